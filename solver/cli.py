@@ -1,0 +1,171 @@
+"""Command line: ``polarity run|check``.
+
+Bad input gives one line on standard error naming the file, the key and what
+was expected, and exit code 2 (``--debug`` shows the traceback). Only rank 0
+prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+
+from solver.errors import InputError
+
+log = logging.getLogger("solver")
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polarity",
+        description="Bulk–surface reaction–diffusion solver for chemotactic cell polarity "
+        "(units: µm, s, µM; membrane densities in µM·µm).",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a case: polarity run CONFIG [-o OUT]")
+    run.add_argument("config", type=Path, help="run file (TOML)")
+    run.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: output.dir, else <case>/out)",
+    )
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a run-file value, e.g. --set mesh.size=0.4 "
+        "--set parameters.k_on='2 1/s' (repeatable)",
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+    check = sub.add_parser("check", help="validate a run file and describe it, without solving")
+    check.add_argument("config", type=Path)
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return p
+
+
+def _configure_logging(debug: bool) -> None:
+    logger = logging.getLogger("solver")
+    logger.handlers.clear()
+    logger.propagate = False
+    if MPI.COMM_WORLD.rank == 0:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    else:
+        logger.addHandler(logging.NullHandler())
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def _say(*args) -> None:
+    if MPI.COMM_WORLD.rank == 0:
+        print(*args, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``polarity`` and ``python -m solver``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    _configure_logging(args.debug)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _check(args)
+    except InputError as err:
+        if args.debug:
+            raise
+        if MPI.COMM_WORLD.rank == 0:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+        return EXIT_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    from solver import config as run_config
+    from solver.simulation import Simulation
+
+    cfg = run_config.load(args.config, args.overrides)
+    out = args.out or cfg.output.dir or cfg.case_dir / "out"
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise InputError(
+            "output",
+            f"output folder {str(out)!r} exists and is not empty; "
+            "choose another with -o, or pass --overwrite to replace it",
+        )
+    comm = MPI.COMM_WORLD
+    t0 = time.perf_counter()
+    sim = Simulation(cfg, comm)
+    _say(
+        f"polarity: {cfg.source} on {comm.size} rank(s), {sim.problem.unknowns} unknowns, "
+        f"set-up {time.perf_counter() - t0:.1f} s"
+    )
+    result = sim.run(out, overwrite=args.overwrite)
+    if result.status != "completed":
+        _say(f"run failed: {result.reason}")
+        _say(f"outputs so far: {out}")
+        return EXIT_FAILED
+    _say(f"done: t = {result.t:g} s in {result.steps} steps, {result.wall_time:.1f} s wall")
+    _say(f"outputs: {out}/ (cytosol.xdmf, membrane.xdmf, metrics.csv, run.json)")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from solver import config as run_config
+    from solver import meshing
+    from solver.geometry import CellGeometry
+
+    cfg = run_config.load(args.config, args.overrides)
+    model = cfg.model
+    _say(f"{cfg.source}: valid")
+    _say("species (compartment, D in um^2/s, initial in uM or uM*um):")
+    for s in model.species.values():
+        initial = s.initial if isinstance(s.initial, float) else s.initial.text
+        _say(f"  {s.name:<12} {s.compartment.value:<9} D = {s.D:<10g} initial = {initial}")
+    _say("reactions (location, equation, rate in uM/s or uM*um/s):")
+    for r in model.reactions.values():
+        left = " + ".join(_term(n, k) for n, k in r.reactants.items())
+        right = " + ".join(_term(n, k) for n, k in r.products.items())
+        _say(f"  {r.name:<12} {r.location.value:<9} {left} -> {right}   rate = {r.rate.text}")
+    if model.parameters:
+        _say("parameters (solver units):")
+        for k, v in model.parameters.items():
+            _say(f"  {k:<12} {v:g}")
+    pools = model.conserved_pools()
+    if pools:
+        _say("conserved pools: " + ", ".join(p.name for p in pools))
+    _say(f"time: end {cfg.time.end:g} s, dt {cfg.time.dt:g} s, scheme {cfg.time.scheme}")
+    try:
+        tagged = meshing.mesh_from_config(cfg.mesh, MPI.COMM_WORLD, cfg.base_dir)
+    except meshing.MeshError as err:
+        raise InputError(f"{cfg.source}: mesh", str(err)) from None
+    summary = meshing.summary(tagged)
+    geometry = CellGeometry.from_tagged(tagged)
+    volume, area = geometry.measure()
+    unknowns = 0
+    for comp in model.compartments:
+        n = len(model.in_compartment(comp))
+        mesh = geometry.mesh if comp.value == "cytosol" else geometry.membrane
+        unknowns += n * mesh.geometry.index_map().size_global
+    _say(f"mesh: {tagged.source}; {summary}")
+    _say(f"cytosol measure {volume:.6g}, membrane measure {area:.6g} (um^d)")
+    _say(f"unknowns: {unknowns}")
+    return EXIT_OK
+
+
+def _term(name: str, n: int) -> str:
+    return name if n == 1 else f"{n} {name}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

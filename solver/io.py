@@ -1,0 +1,163 @@
+"""Outputs: XDMF/HDF5 field time series, metrics.csv and run.json.
+
+Layout of an output folder (the contract of DESIGN §5):
+``cytosol.xdmf/.h5`` and ``membrane.xdmf/.h5`` (one time series per compartment,
+one function per species, named after it), ``metrics.csv`` and ``run.json``.
+Only rank 0 writes the text files; the XDMF writers are collective.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+
+import dolfinx
+from dolfinx import fem
+
+from solver.errors import InputError
+from solver.forms import Block
+
+XINCLUDE_WRONG = "https://www.w3.org/2001/XInclude"
+XINCLUDE_RIGHT = "http://www.w3.org/2001/XInclude"
+
+
+def prepare_output_dir(path: Path, comm: MPI.Comm, overwrite: bool = False) -> Path:
+    """Create ``path``; refuse an existing non-empty folder unless ``overwrite``.
+
+    Collective: rank 0 decides, every rank gets the same answer.
+    """
+    error = None
+    if comm.rank == 0:
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            if not overwrite:
+                error = (
+                    f"output folder {str(path)!r} exists and is not empty; choose another "
+                    "with -o, or pass --overwrite to replace it"
+                )
+            elif path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        if error is None:
+            path.mkdir(parents=True, exist_ok=True)
+    error = comm.bcast(error, root=0)
+    if error:
+        raise InputError("output", error)
+    return path
+
+
+def fix_xinclude(path: Path) -> None:
+    """Write the standard XInclude namespace (``http://``) that every XDMF reader accepts."""
+    text = path.read_text()
+    if XINCLUDE_WRONG in text:
+        path.write_text(text.replace(XINCLUDE_WRONG, XINCLUDE_RIGHT))
+
+
+class FieldWriter:
+    """Time series of one compartment's species in one XDMF file.
+
+    The block's function has one component per species; each component is
+    copied into a scalar P1 function named after its species before writing.
+    """
+
+    def __init__(
+        self, path: Path, block: Block, derived: Mapping[str, fem.Function] | None = None
+    ) -> None:
+        self.path = path
+        self.u = block.u
+        mesh = block.space.mesh
+        self.file = dolfinx.io.XDMFFile(mesh.comm, str(path), "w")
+        self.file.write_mesh(mesh)
+        self.parts = []
+        for k, name in enumerate(block.species):
+            space, dofs = block.component(k)
+            self.parts.append((fem.Function(space, name=name), dofs))
+        self.derived = dict(derived or {})
+
+    def write(self, t: float) -> None:
+        for f, dofs in self.parts:
+            f.x.array[:] = self.u.x.array[dofs]
+            self.file.write_function(f, t)
+        for name, f in self.derived.items():
+            f.name = name
+            self.file.write_function(f, t)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.u.function_space.mesh.comm.rank == 0:
+            fix_xinclude(self.path)
+
+
+class MetricsWriter:
+    """``metrics.csv``: one row per output time; rank 0 writes, others ignore."""
+
+    def __init__(self, path: Path, columns: Sequence[str], comm: MPI.Comm) -> None:
+        self.columns = list(columns)
+        self.file = None
+        if comm.rank == 0:
+            self.file = path.open("w", newline="")
+            self.writer = csv.writer(self.file)
+            self.writer.writerow(self.columns)
+            self.file.flush()
+
+    def write(self, row: Mapping[str, float]) -> None:
+        if self.file is None:
+            return
+        self.writer.writerow([_format(row[c]) for c in self.columns])
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def read_metrics(path: Path) -> dict[str, list[float]]:
+    """Columns of a ``metrics.csv`` as lists of floats."""
+    with path.open() as f:
+        rows = list(csv.reader(f))
+    header, data = rows[0], rows[1:]
+    return {h: [float(r[i]) for r in data] for i, h in enumerate(header)}
+
+
+def versions() -> dict[str, str]:
+    """Versions of the solver and of the stack it runs on."""
+    from petsc4py import PETSc
+
+    import solver
+
+    return {
+        "solver": solver.__version__,
+        "dolfinx": dolfinx.__version__,
+        "petsc": ".".join(str(v) for v in PETSc.Sys.getVersion()),
+        "python": platform.python_version(),
+        "mpi": MPI.Get_library_version().splitlines()[0].strip(),
+    }
+
+
+def write_run_json(path: Path, record: Mapping[str, Any], comm: MPI.Comm) -> None:
+    """Write ``run.json`` atomically on rank 0 (a crash never leaves half a file)."""
+    if comm.rank != 0:
+        return
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def command_line() -> str:
+    return " ".join(sys.argv)

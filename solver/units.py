@@ -1,0 +1,219 @@
+"""Physical units at load time, with pint.
+
+The solver works in plain floats in fixed units: length µm, time s, cytosol
+concentration µM and membrane surface density µM·µm, so the amount unit is
+µM·µm³ = 1e-21 mol.  1 µM·µm = 1e-9 mol/m² = 602.214 molecules/µm².
+
+Parameters in a run file may carry units (``"0.5 um^2/s"``, ``"25 nM"``,
+``"100 molecule/um^2"``, ``"10 %"``); :func:`to_solver_units` converts them
+once, when the file is loaded, so no pint object ever reaches the solver.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any
+
+import pint
+
+__all__ = ["DIMENSIONS", "UnitError", "describe", "solver_unit_of", "to_solver_units", "ureg"]
+
+_MOLECULE_WORDS = re.compile(r"\b(?:molecules?|particles?)\b")
+
+
+def _make_registry(own_molecule: bool | None = None) -> pint.UnitRegistry:
+    """The package registry; ``molecule`` must be an amount (1/N_A mol), not a pure number.
+
+    pint 0.26 already defines ``molecule``/``particle`` as 1/N_A mol.  Should a pint
+    version make it dimensionless (or drop it), the words are rewritten to a unit of
+    our own before parsing (``own_molecule=True`` forces that path, for tests).
+    """
+    registry = pint.UnitRegistry()
+    if own_molecule is None:
+        try:
+            own_molecule = not registry.Quantity(1, "molecule").check("[substance]")
+        except pint.errors.UndefinedUnitError:
+            own_molecule = True
+    if own_molecule:
+        registry = pint.UnitRegistry(
+            preprocessors=[lambda s: _MOLECULE_WORDS.sub("solver_molecule", s)]
+        )
+        registry.define("solver_molecule = mole / avogadro_number")
+    return registry
+
+
+# One registry for the whole package, created once at import.  Conversion to solver
+# units happens once, at load time; the solver itself only sees floats.
+ureg = _make_registry()
+
+# Named expectations -> pint dimensionality strings.
+DIMENSIONS: dict[str, str] = {
+    "length": "[length]",  # µm
+    "area": "[length]**2",  # µm²
+    "volume": "[length]**3",  # µm³
+    "time": "[time]",  # s
+    "rate": "1/[time]",  # 1/s
+    "diffusivity": "[length]**2/[time]",  # µm²/s
+    "concentration": "[substance]/[length]**3",  # µM
+    "density": "[substance]/[length]**2",  # µM·µm (surface density)
+    "velocity": "[length]/[time]",  # µm/s
+    "dimensionless": "[]",  # 1
+    "inverse_length": "1/[length]",  # 1/µm
+    "amount": "[substance]",  # µM·µm³ = 1e-21 mol
+    "flux": "[substance]/[length]**2/[time]",  # µM·µm/s (through a surface)
+    "second_order_rate": "[length]**3/[substance]/[time]",  # 1/(µM·s)
+    "surface_second_order_rate": "[length]**2/[substance]/[time]",  # 1/(µM·µm·s)
+}
+
+# name -> (noun phrase, dimensions in words, example)
+_DESCRIPTIONS: dict[str, tuple[str, str, str]] = {
+    "length": ("a length", "length", "2 um"),
+    "area": ("an area", "length²", "1 um^2"),
+    "volume": ("a volume", "length³", "1 um^3"),
+    "time": ("a time", "time", "2 min"),
+    "rate": ("a rate", "1/time", "0.1/s"),
+    "diffusivity": ("a diffusivity", "length²/time", "0.1 um^2/s"),
+    "concentration": ("a concentration", "amount/length³", "25 nM"),
+    "density": ("a surface density", "amount/length²", "100 molecule/um^2"),
+    "velocity": ("a velocity", "length/time", "0.01 um/s"),
+    "dimensionless": ("a dimensionless number", "no units", "10 %"),
+    "inverse_length": ("an inverse length", "1/length", "0.1/um"),
+    "amount": ("an amount of substance", "amount", "1000 molecule"),
+    "flux": ("a surface flux", "amount/(length²·time)", "1 uM*um/s"),
+    "second_order_rate": ("a second-order rate constant", "1/(concentration·time)", "0.1/(uM*s)"),
+    "surface_second_order_rate": (
+        "a second-order surface rate constant",
+        "1/(surface density·time)",
+        "0.1/(uM*um*s)",
+    ),
+}
+
+# Base dimension -> (solver unit, its name in pint, how many µm it also carries).
+# The amount unit µM·µm³ is written as uM times µm³ so that µM and µM·µm read naturally.
+_BASE = {
+    "[substance]": ("uM", "micromolar", 3),
+    "[length]": ("um", "micrometer", 0),
+    "[time]": ("s", "second", 0),
+}
+
+
+class UnitError(ValueError):
+    """A value whose units cannot be read or do not fit what was expected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def describe(expect: str) -> str:
+    """Words for a named expectation, e.g. "a diffusivity (length²/time, e.g. '0.1 um^2/s')"."""
+    noun, words, example = _DESCRIPTIONS[_check_name(expect)]
+    return f"{noun} ({words}, e.g. '{example}')"
+
+
+def _check_name(expect: str) -> str:
+    if expect not in DIMENSIONS:
+        raise ValueError(f"unknown dimension name {expect!r}; known: {', '.join(DIMENSIONS)}")
+    return expect
+
+
+def _name_of(dimensionality: Any) -> str:
+    """The DIMENSIONS name of a dimensionality, else pint's own spelling."""
+    for name, dims in DIMENSIONS.items():
+        if ureg.get_dimensionality(dims) == dimensionality:
+            return name
+    return str(dimensionality)
+
+
+def _exponents(dimensionality: Any, shown: str) -> dict[str, float]:
+    """Base-dimension exponents; only length, time and amount exist in the solver."""
+    extra = sorted(set(dimensionality) - set(_BASE))
+    if extra:
+        raise UnitError(
+            f"unsupported dimension {', '.join(extra)} in '{shown}' "
+            f"({dimensionality}): the solver knows only length (um), "
+            "time (s) and amount (uM*um^3)"
+        )
+    return {dim: dimensionality.get(dim, 0) for dim in _BASE}
+
+
+def _finite(number: float, shown: str) -> float:
+    if not math.isfinite(number):
+        raise UnitError(f"not a finite number: '{shown}'")
+    return number
+
+
+def _quantity(text: str) -> pint.Quantity:
+    try:
+        quantity = ureg.Quantity(text)
+        _finite(float(quantity.magnitude), text)
+    except UnitError:
+        raise
+    except Exception as exc:  # pint raises many kinds of error for malformed text
+        raise UnitError(f"cannot read '{text}' as a number with units: {exc}") from None
+    return quantity
+
+
+def to_solver_units(value: str | float | int, expect: str | None = None) -> float:
+    """Convert ``value`` to solver units (µm, s, µM, µM·µm, amount µM·µm³) as a float.
+
+    Bare numbers (or strings holding only a number) are taken to be in solver
+    units already and returned unchecked.  Strings with units are read by pint;
+    with ``expect`` (a :data:`DIMENSIONS` name) the dimensionality must match,
+    without it any combination of length, time and amount is converted.
+    Percent is dimensionless: ``"10 %"`` gives 0.1.  Raises :class:`UnitError`.
+    """
+    if expect is not None:
+        _check_name(expect)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _finite(float(value), repr(value))
+    if not isinstance(value, str):
+        raise UnitError(f"expected a number or a string with units, got {value!r}")
+    text = value.strip()
+    if not text:
+        raise UnitError("empty value: expected a number or a string with units")
+    try:
+        return _finite(float(text), text)
+    except ValueError:
+        pass  # not a bare number: read the units
+    quantity = _quantity(text)
+    given = quantity.dimensionality
+    if expect is not None and given != ureg.get_dimensionality(DIMENSIONS[expect]):
+        raise UnitError(f"expected {describe(expect)}, got '{text}' ({_name_of(given)})")
+    powers = _exponents(given, text)
+    target = ureg.Unit("dimensionless")
+    for dim, power in powers.items():
+        _, pint_name, extra_um = _BASE[dim]
+        target *= ureg.Unit(pint_name) ** power * ureg.micrometer ** (extra_um * power)
+    return _finite(float(quantity.to(target).magnitude), text)
+
+
+def _power(unit: str, exponent: float) -> str:
+    e = abs(exponent)
+    return unit if e == 1 else f"{unit}**{int(e) if float(e).is_integer() else e}"
+
+
+def solver_unit_of(quantity: Any) -> str:
+    """The solver unit, as text, for the dimensionality of ``quantity``.
+
+    ``quantity`` is a pint Quantity or Unit, a unit string (``"nM"``) or a
+    :data:`DIMENSIONS` name.  Examples: diffusivity -> ``"um**2/s"``,
+    concentration -> ``"uM"``, density -> ``"uM*um"``, rate -> ``"1/s"``,
+    dimensionless -> ``"1"``.
+    """
+    if isinstance(quantity, str):
+        spec, shown = DIMENSIONS.get(quantity, quantity), quantity
+        dims = ureg.get_dimensionality(spec) if "[" in spec else _quantity(spec).dimensionality
+    else:
+        dims, shown = quantity.dimensionality, str(quantity)
+    powers = _exponents(dims, shown)
+    amount = powers["[substance]"]
+    merged = {"uM": amount, "um": powers["[length]"] + 3 * amount, "s": powers["[time]"]}
+    up = [_power(u, e) for u, e in merged.items() if e > 0]
+    down = [_power(u, e) for u, e in merged.items() if e < 0]
+    text = "*".join(up) or "1"
+    if down:
+        text += "/" + (down[0] if len(down) == 1 else "(" + "*".join(down) + ")")
+    return text
