@@ -105,12 +105,12 @@ def _run(args: argparse.Namespace) -> int:
         )
     comm = MPI.COMM_WORLD
     t0 = time.perf_counter()
-    sim = Simulation(cfg, comm)
-    _say(
-        f"polarity: {cfg.source} on {comm.size} rank(s), {sim.problem.unknowns} unknowns, "
-        f"set-up {time.perf_counter() - t0:.1f} s"
-    )
-    result = sim.run(out, overwrite=args.overwrite)
+    with Simulation(cfg, comm) as sim:
+        _say(
+            f"polarity: {cfg.source} on {comm.size} rank(s), {sim.problem.unknowns} unknowns, "
+            f"set-up {time.perf_counter() - t0:.1f} s"
+        )
+        result = sim.run(out, overwrite=args.overwrite)
     if result.status != "completed":
         _say(f"run failed: {result.reason}")
         _say(f"outputs so far: {out}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -95,6 +96,8 @@ class Problem:
         for v in (self.b, self.h, self.r):
             v.setAttr("_blocks", self._blocks)
         self._c0: float | None = None
+        #: wall seconds spent in residual and Jacobian assembly and in SNES solves
+        self.timers = {"residual": 0.0, "jacobian": 0.0, "linear_matrix": 0.0, "snes": 0.0}
 
         self.snes = PETSc.SNES().create(self.comm)
         self.snes.setOptionsPrefix(self.prefix)
@@ -177,22 +180,27 @@ class Problem:
         fem_petsc.assign(x, [b.u for b in self.forms.blocks])
 
     def _residual(self, snes, x: PETSc.Vec, F: PETSc.Vec) -> None:
+        t0 = time.perf_counter()
         self._to_functions(x)
         self._assemble_vector(self.r, self.forms.nonlinear)
         self.K.mult(x, F)
         F.axpy(1.0, self.h)
         F.axpy(1.0, self.r)
+        self.timers["residual"] += time.perf_counter() - t0
 
     def _jacobian(self, snes, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
+        t0 = time.perf_counter()
         self._to_functions(x)
         J.zeroEntries()
         self._assemble_matrix(J, self.forms.jacobian)
         J.assemble()
         J.axpy(1.0, self.K, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        self.timers["jacobian"] += time.perf_counter() - t0
 
     # -- time step ------------------------------------------------------------
     def prepare_step(self) -> None:
         """Re-assemble K if the BDF coefficient c0 changed, and the history vector H."""
+        t0 = time.perf_counter()
         c0 = float(self.forms.blocks[0].bdf[0].value)
         if c0 != self._c0:
             self.K.zeroEntries()
@@ -200,12 +208,15 @@ class Problem:
             self.K.assemble()
             self._c0 = c0
         self._assemble_vector(self.h, self.forms.history)
+        self.timers["linear_matrix"] += time.perf_counter() - t0
 
     def solve(self) -> SolveInfo:
         """Solve F(U) = 0 from the current functions as initial guess; U is updated."""
         self.prepare_step()
         fem_petsc.assign([b.u for b in self.forms.blocks], self.x)
+        t0 = time.perf_counter()
         self.snes.solve(None, self.x)
+        self.timers["snes"] += time.perf_counter() - t0
         reason = self.snes.getConvergedReason()
         self._to_functions(self.x)
         return SolveInfo(
@@ -221,11 +232,14 @@ class Problem:
 
     def destroy(self) -> None:
         """Free the PETSc objects and this problem's options (collective)."""
+        if self.snes is None:
+            return
         db = PETSc.Options()
         for key in self.options:
             db.delValue(self.prefix + key)
         for obj in (self.snes, self.A, self.K, self.x, self.b, self.h, self.r):
             obj.destroy()
+        self.snes = None
 
 
 def _reason_name(reason: int) -> str:

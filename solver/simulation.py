@@ -66,6 +66,20 @@ class Simulation:
         self.dt_prev: float | None = None
         self.set_initial()
 
+    def close(self) -> None:
+        """Free the PETSc objects now, on every rank together (collective).
+
+        Left to the garbage collector, they would be destroyed at different times
+        on different ranks, and a collective destroy would hang.
+        """
+        self.problem.destroy()
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- state -----------------------------------------------------------------
     @property
     def blocks(self):
