@@ -19,19 +19,27 @@ from solver import units
 from solver.errors import InputError
 from solver.expressions import CONSTANTS, FUNCTIONS, Expression, ExpressionError, parse_expression
 from solver.model import COORDINATES, TIME, Compartment, Model, Reaction, Species, parse_equation
+from solver.stimulus import KINDS as STIMULUS_KINDS
+from solver.stimulus import Stimulus, StimulusEvent
 
 SCHEMES = ("euler", "bdf2")
 LINEAR_SOLVERS = ("iterative", "direct")
 MESH_SHAPES = ("sphere", "ellipsoid", "disk", "ellipse", "file")
 RESERVED = frozenset(COORDINATES) | {TIME} | CONSTANTS | FUNCTIONS
 
-_SECTIONS = ("mesh", "time", "output", "parameters", "species", "reactions", "solver")
+_SECTIONS = ("mesh", "time", "output", "parameters", "stimulus", "species", "definitions",
+             "reactions", "metrics", "solver")
 _MESH_KEYS = ("shape", "radius", "semi_axes", "size", "center", "file", "order")
 _TIME_KEYS = ("end", "dt", "scheme", "adaptive")
 _OUTPUT_KEYS = ("every", "dir", "progress")
 _SOLVER_KEYS = ("linear", "quadrature_degree", "petsc")
 _SPECIES_KEYS = ("compartment", "D", "initial")
 _REACTION_KEYS = ("equation", "rate", "on")
+_STIMULUS_KEYS = ("kind", "mean", "gradient", "steepness", "across", "direction", "center",
+                  "position", "expression", "K_D", "events")
+_EVENT_KEYS = ("at", "direction", "rotation", "axis", "mean", "gradient", "steepness",
+               "position", "remove", "washout")
+_METRICS_KEYS = ("species", "stimulus", "correlations", "cap_angle")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,16 @@ class SolverConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Polarity read-outs of membrane species along the direction of ``stimulus``."""
+
+    species: tuple[str, ...] = ()
+    stimulus: str | None = None
+    correlations: tuple[tuple[str, str], ...] = ()
+    cap_angle: float = 15.0  # degrees: half-angle of the front and back caps
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One run: where it came from, the mesh table (solver units) and the model."""
 
@@ -72,6 +90,7 @@ class RunConfig:
     output: OutputConfig
     solver: SolverConfig
     model: Model
+    metrics: MetricsConfig
     #: the run file as read, after ``--set`` overrides (for run.json)
     document: Mapping[str, Any]
 
@@ -192,10 +211,10 @@ class _Reader:
         output = self.output(self.table("output", data.get("output", {})), time)
         solver = self.solver(self.table("solver", data.get("solver", {})))
         mesh = self.mesh(self.table("mesh", data["mesh"]))
-        model = self.model(data)
-        return RunConfig(
-            source, self.base_dir, mesh, time, output, solver, model, copy.deepcopy(dict(data))
-        )
+        model = self.model(data, mesh)
+        metrics = self.metrics(self.table("metrics", data.get("metrics", {})), model)
+        return RunConfig(source, self.base_dir, mesh, time, output, solver, model, metrics,
+                         copy.deepcopy(dict(data)))
 
     def mesh(self, table: Mapping[str, Any]) -> dict[str, Any]:
         self.keys("mesh", table, _MESH_KEYS)
@@ -295,28 +314,179 @@ class _Reader:
             options[k.lstrip("-")] = ("" if v else "false") if isinstance(v, bool) else str(v)
         return SolverConfig(linear=linear, quadrature_degree=degree, petsc=options)
 
-    def model(self, data: Mapping[str, Any]) -> Model:
+    def model(self, data: Mapping[str, Any], mesh: Mapping[str, Any]) -> Model:
         parameters = {}
         for name, value in self.table("parameters", data.get("parameters", {})).items():
             self.name("parameters", name)
             parameters[name] = self.quantity(f"parameters.{name}", value, None)
+        known = set(parameters) | RESERVED
+        stimuli = {}
+        for name, table in self.table("stimulus", data.get("stimulus", {})).items():
+            self.name("stimulus", name)
+            if name in known:
+                raise InputError(f"stimulus.{name}", "a parameter has the same name")
+            stimuli[name] = self.stimulus(name, self.table(f"stimulus.{name}", table), known, mesh)
+        fields = {n for s in stimuli.values() for n in s.symbols}
         species_table = self.table("species", data["species"])
         if not species_table:
             raise InputError("species", "no species defined")
-        known = set(parameters) | RESERVED
         species = {}
         for name, table in species_table.items():
             self.name("species", name)
-            if name in parameters:
-                raise InputError(f"species.{name}", "a parameter has the same name")
+            if name in known | fields:
+                raise InputError(f"species.{name}", "a parameter or stimulus has the same name")
             species[name] = self.species(name, self.table(f"species.{name}", table), known)
-        known |= set(species)
+        known |= set(species) | fields
+        definitions: dict[str, Expression] = {}
+        for name, text in self.table("definitions", data.get("definitions", {})).items():
+            self.name("definitions", name)
+            if name in known:
+                raise InputError(f"definitions.{name}", "this name is already defined")
+            expr = self.expression(f"definitions.{name}", text, known)
+            definitions[name] = expr.substitute(definitions)
+            known.add(name)
         reactions = {}
         for name, table in self.table("reactions", data.get("reactions", {})).items():
             reactions[name] = self.reaction(
-                name, self.table(f"reactions.{name}", table), species, known
-            )
-        return Model(species=species, reactions=reactions, parameters=parameters)
+                name, self.table(f"reactions.{name}", table), species, known, definitions,
+                frozenset(fields))
+        return Model(species=species, reactions=reactions, parameters=parameters,
+                     fields=frozenset(fields), stimuli=stimuli)
+
+    def vector(self, key: str, value: Any, expect: str | None, n: tuple[int, ...] = (2, 3)
+               ) -> tuple[float, ...]:
+        if not isinstance(value, list) or len(value) not in n:
+            raise InputError(key, f"expected a list of {' or '.join(map(str, n))} numbers")
+        return tuple(self.quantity(f"{key}[{i}]", v, expect) for i, v in enumerate(value))
+
+    def stimulus(self, name: str, table: Mapping[str, Any], known: set[str],
+                 mesh: Mapping[str, Any]) -> Stimulus:
+        key = f"stimulus.{name}"
+        self.keys(key, table, _STIMULUS_KEYS)
+        kind = table.get("kind")
+        if kind not in STIMULUS_KINDS:
+            raise InputError(f"{key}.kind", f"expected one of {', '.join(STIMULUS_KINDS)}, "
+                             f"got {kind!r}")
+        args: dict[str, Any] = {"name": name, "kind": kind}
+        if kind == "expression":
+            if "expression" not in table:
+                raise InputError(f"{key}.expression", "missing: an expression in x, y, z, t")
+            args["expression"] = self.expression(f"{key}.expression", table["expression"], known)
+            allowed = {"kind", "expression", "K_D", "events"}
+        else:
+            args["mean"] = self.quantity(f"{key}.mean", table.get("mean", 0.0), "concentration")
+            if args["mean"] < 0:
+                raise InputError(f"{key}.mean", "a concentration cannot be negative")
+            allowed = {"kind", "mean", "center", "K_D", "events"}
+        if kind in ("linear", "exponential"):
+            allowed |= {"gradient", "steepness", "across", "direction"}
+            args["gradient"] = self.slope(key, table, kind, mesh)
+            if "direction" in table:
+                args["direction"] = self.direction(f"{key}.direction", table["direction"])
+        if kind == "point_source":
+            allowed |= {"position"}
+            if "position" not in table:
+                raise InputError(f"{key}.position", "missing: where the source is (µm)")
+            args["position"] = self.vector(f"{key}.position", table["position"], "length")
+        for k in table:
+            if k not in allowed:
+                raise InputError(f"{key}.{k}", f"not used by a stimulus of kind {kind!r}")
+        if "center" in table:
+            args["center"] = self.vector(f"{key}.center", table["center"], "length")
+        if "K_D" in table:
+            args["K_D"] = self.positive(f"{key}.K_D", table["K_D"], "concentration")
+        events = table.get("events", [])
+        if not isinstance(events, list):
+            raise InputError(f"{key}.events", "expected an array of tables [[...events]]")
+        args["events"] = tuple(self.event(f"{key}.events[{i}]", self.table(f"{key}.events", e),
+                                          kind, mesh) for i, e in enumerate(events))
+        return Stimulus(**args)
+
+    def direction(self, key: str, value: Any) -> tuple[float, ...]:
+        d = self.vector(key, value, "dimensionless")
+        if not any(d):
+            raise InputError(key, "a direction must not be the zero vector")
+        return d
+
+    def slope(self, key: str, table: Mapping[str, Any], kind: str,
+              mesh: Mapping[str, Any]) -> float:
+        """Relative slope g (1/µm) from ``gradient``, or from ``steepness`` across a length."""
+        if "gradient" in table and "steepness" in table:
+            raise InputError(f"{key}.steepness", "give either gradient or steepness, not both")
+        if "gradient" in table:
+            return self.quantity(f"{key}.gradient", table["gradient"], "inverse_length")
+        if "steepness" not in table:
+            return 0.0
+        s = self.quantity(f"{key}.steepness", table["steepness"], "dimensionless")
+        if "across" in table:
+            across = self.positive(f"{key}.across", table["across"], "length")
+        elif "radius" in mesh or "semi_axes" in mesh:
+            across = 2 * (mesh.get("radius") or max(mesh["semi_axes"]))
+        else:
+            raise InputError(f"{key}.across", "missing: the length over which the steepness "
+                             "applies (the cell diameter of a mesh file is not known)")
+        if kind == "exponential":
+            if s <= -1:
+                raise InputError(f"{key}.steepness", "expected a value above -100 %")
+            return math.log1p(s) / across
+        return s / across
+
+    def event(self, key: str, table: Mapping[str, Any], kind: str,
+              mesh: Mapping[str, Any]) -> StimulusEvent:
+        self.keys(key, table, _EVENT_KEYS)
+        if "at" not in table:
+            raise InputError(f"{key}.at", "missing: the time of the event, e.g. '150 s'")
+        args: dict[str, Any] = {"at": self.quantity(f"{key}.at", table["at"], "time")}
+        if "direction" in table:
+            args["direction"] = self.direction(f"{key}.direction", table["direction"])
+        if "rotation" in table:
+            args["rotation"] = self.quantity(f"{key}.rotation", table["rotation"], "rate")
+        if "axis" in table:
+            axis = self.direction(f"{key}.axis", table["axis"])
+            args["axis"] = tuple(axis) + (0.0,) * (3 - len(axis))
+        if "mean" in table:
+            args["mean"] = self.quantity(f"{key}.mean", table["mean"], "concentration")
+        if "gradient" in table or "steepness" in table:
+            args["gradient"] = self.slope(key, table, kind, mesh)
+        if "position" in table:
+            args["position"] = self.vector(f"{key}.position", table["position"], "length")
+        for flag in ("remove", "washout"):
+            if flag in table:
+                if not isinstance(table[flag], bool):
+                    raise InputError(f"{key}.{flag}", "expected true or false")
+                args[flag] = table[flag]
+        if len(args) == 1:
+            raise InputError(key, "an event must change something: direction, rotation, mean, "
+                             "gradient, steepness, position, remove or washout")
+        return StimulusEvent(**args)
+
+    def metrics(self, table: Mapping[str, Any], model: Model) -> MetricsConfig:
+        self.keys("metrics", table, _METRICS_KEYS)
+        names = table.get("species", [])
+        if not isinstance(names, list):
+            raise InputError("metrics.species", "expected a list of membrane species")
+        for n in names:
+            s = model.species.get(n)
+            if s is None or s.compartment != Compartment.MEMBRANE:
+                raise InputError("metrics.species", f"'{n}' is not a membrane species")
+        stimulus = table.get("stimulus")
+        if stimulus is None and len(model.stimuli) == 1:
+            stimulus = next(iter(model.stimuli))
+        if stimulus is not None and stimulus not in model.stimuli:
+            raise InputError("metrics.stimulus", f"no stimulus named {stimulus!r}")
+        pairs = []
+        for pair in table.get("correlations", []):
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise InputError("metrics.correlations", "expected pairs like ['P', 'T_m']")
+            for n in pair:
+                s = model.species.get(n)
+                if s is None or s.compartment != Compartment.MEMBRANE:
+                    raise InputError("metrics.correlations", f"'{n}' is not a membrane species")
+            pairs.append(tuple(pair))
+        angle = table.get("cap_angle", 15.0)
+        if isinstance(angle, bool) or not isinstance(angle, int | float) or not 0 < angle < 90:
+            raise InputError("metrics.cap_angle", "expected degrees between 0 and 90")
+        return MetricsConfig(tuple(names), stimulus, tuple(pairs), float(angle))
 
     def name(self, section: str, name: str) -> None:
         if not name.isidentifier() or name.startswith("_"):
@@ -366,9 +536,9 @@ class _Reader:
                 raise
         return self.quantity(key, value, expect)
 
-    def reaction(
-        self, name: str, table: Mapping[str, Any], species: Mapping[str, Species], known: set[str]
-    ) -> Reaction:
+    def reaction(self, name: str, table: Mapping[str, Any], species: Mapping[str, Species],
+                 known: set[str], definitions: Mapping[str, Expression] | None = None,
+                 fields: frozenset[str] = frozenset()) -> Reaction:
         key = f"reactions.{name}"
         self.keys(key, table, _REACTION_KEYS)
         for required in ("equation", "rate"):
@@ -382,9 +552,11 @@ class _Reader:
                 raise InputError(
                     f"{key}.equation", f"unknown species '{s}'; species are: {', '.join(species)}"
                 )
-        rate = self.expression(f"{key}.rate", table["rate"], known)
+        rate = self.expression(f"{key}.rate", table["rate"], known).substitute(definitions or {})
         involved = set(reactants) | set(products) | (set(rate.names) & set(species))
-        on_membrane = any(species[s].compartment == Compartment.MEMBRANE for s in involved)
+        # stimuli are sampled on the membrane: a rate that reads one is a membrane reaction
+        on_membrane = bool(rate.names & fields) or any(
+            species[s].compartment == Compartment.MEMBRANE for s in involved)
         on = table.get("on")
         if on not in (None, *tuple(Compartment)):
             raise InputError(f"{key}.on", f"expected 'membrane' or 'cytosol', got {on!r}")

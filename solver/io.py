@@ -22,6 +22,7 @@ from typing import Any
 from mpi4py import MPI
 
 import dolfinx
+import numpy as np
 from dolfinx import fem
 
 from solver.errors import InputError
@@ -88,8 +89,7 @@ class FieldWriter:
         for f, dofs in self.parts:
             f.x.array[:] = self.u.x.array[dofs]
             self.file.write_function(f, t)
-        for name, f in self.derived.items():
-            f.name = name
+        for f in self.derived.values():
             self.file.write_function(f, t)
 
     def close(self) -> None:
@@ -122,8 +122,8 @@ class MetricsWriter:
 
 
 def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
+    if isinstance(value, float | np.floating):
+        return repr(float(value)) if math.isfinite(value) else str(float(value))
     return str(value)
 
 

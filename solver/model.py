@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from solver.errors import InputError
 from solver.expressions import Expression
+from solver.stimulus import Stimulus
 
 #: Names every expression may use besides parameters, species and stimuli.
 COORDINATES = ("x", "y", "z")
@@ -93,8 +94,9 @@ class Model:
     species: Mapping[str, Species]
     reactions: Mapping[str, Reaction]
     parameters: Mapping[str, float] = field(default_factory=dict)
-    #: names of external fields (stimuli) that expressions may use
+    #: names of external fields (stimuli and occupancies) that expressions may use
     fields: frozenset[str] = frozenset()
+    stimuli: Mapping[str, Stimulus] = field(default_factory=dict)
 
     def in_compartment(self, compartment: Compartment) -> list[Species]:
         """Species of one compartment, in declaration order."""

@@ -37,7 +37,7 @@ NEWTON_DEFAULTS = {
     "snes_linesearch_type": "basic",
     "snes_rtol": "1e-10",
     "snes_atol": "1e-13",
-    "snes_stol": "0",
+    "snes_stol": "1e-12",
     "snes_max_it": "25",
 }
 ITERATIVE_DEFAULTS = {

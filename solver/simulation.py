@@ -17,6 +17,8 @@ from dolfinx.la import InsertMode
 
 from solver import forms as system_forms
 from solver import io, meshing
+from solver.metrics import MembraneReadouts, flatten, milestones, readout_columns
+from solver.stimulus import StimulusField, event_times, state_at
 from solver.config import RunConfig
 from solver.errors import InputError
 from solver.geometry import CellGeometry
@@ -55,16 +57,102 @@ class Simulation:
         except meshing.MeshError as err:
             raise InputError(f"{config.source}: mesh", str(err)) from None
         self.geometry = CellGeometry.from_tagged(tagged)
+        self.center = self._centroid()
+        model = config.model
+        self.stimuli = {
+            name: StimulusField(s, np.asarray(s.center if s.center is not None else self.center,
+                                              dtype=float), model.parameters)
+            for name, s in model.stimuli.items()
+        }
+        symbols = {}
+        for f in self.stimuli.values():
+            symbols.update(f.expression(self.geometry.mesh))
         self.forms = system_forms.build(
-            config.model, self.geometry, config.solver.quadrature_degree
+            model, self.geometry, config.solver.quadrature_degree, symbols
         )
         self.problem = Problem(self.forms, config.solver.linear, config.solver.petsc)
         self.timings: dict[str, float] = {"setup": wallclock.perf_counter() - t0}
         self.pools = config.model.conserved_pools()
         self._weights = [self._lumped_mass(b) for b in self.forms.blocks]
+        self._membrane_outputs()
         self.t = 0.0
         self.dt_prev: float | None = None
+        self.history: list[dict[str, float]] = []
         self.set_initial()
+
+    def _centroid(self) -> np.ndarray:
+        """Centre of the cytosol (µm), the reference point of gradients and caps."""
+        x = ufl.SpatialCoordinate(self.geometry.mesh)
+        dx = self.geometry.dx
+        parts = [fem.assemble_scalar(fem.form(x[i] * dx)) for i in range(self.geometry.gdim)]
+        parts.append(fem.assemble_scalar(fem.form(fem.Constant(self.geometry.mesh, 1.0) * dx)))
+        values = self.comm.allreduce(np.array(parts), op=MPI.SUM)
+        center = np.zeros(3)
+        center[: self.geometry.gdim] = values[:-1] / values[-1]
+        return center
+
+    def _membrane_outputs(self) -> None:
+        """Stimuli sampled on the membrane (written with it) and the polarity read-outs."""
+        self.derived: dict[str, tuple[fem.Function, fem.Expression]] = {}
+        self.readouts = None
+        self.membrane = next((b for b in self.blocks if b.compartment == Compartment.MEMBRANE),
+                             None)
+        if self.membrane is None:
+            return
+        space, _ = self.membrane.component(0)
+        points = space.element.interpolation_points
+        for f in self.stimuli.values():
+            for name, expr in f.expression(self.geometry.membrane).items():
+                self.derived[name] = (fem.Function(space, name=name), fem.Expression(expr, points))
+        m = self.config.metrics
+        if m.species or m.correlations:
+            self.readouts = MembraneReadouts(self.geometry, space, self.center, m.cap_angle)
+            self._owned = space.dofmap.index_map.size_local
+            self._dofs = {n: self.membrane.component(k)[1][: self._owned]
+                          for k, n in enumerate(self.membrane.species)}
+
+    def update_stimuli(self, t: float) -> None:
+        """Set every stimulus to its state at ``t`` (s)."""
+        for f in self.stimuli.values():
+            f.update(t)
+
+    def direction(self, t: float) -> np.ndarray | None:
+        """Gradient direction of the read-outs' stimulus at ``t`` (unit vector), if it has one."""
+        name = self.config.metrics.stimulus
+        if name is None:
+            return None
+        s = self.config.model.stimuli[name]
+        state = state_at(s, t)
+        if s.kind in ("linear", "exponential"):
+            return state.direction
+        if s.kind == "point_source":
+            d = state.position - self.stimuli[name].center[: state.position.size]
+            return np.pad(d, (0, 3 - d.size)) / np.linalg.norm(d)
+        return None
+
+    def observe(self) -> dict[str, float]:
+        """Totals and polarity read-outs at the current time (collective)."""
+        row = self.totals()
+        self.update_stimuli(self.t)
+        for f, expr in self.derived.values():
+            f.interpolate(expr)
+        if self.readouts is None:
+            return row
+        m, r = self.config.metrics, self.readouts
+        d = self.direction(self.t)
+        u = self.membrane.u.x.array
+        occupancy = None
+        if m.stimulus is not None and f"{m.stimulus}_occupancy" in self.derived:
+            occupancy = self.derived[f"{m.stimulus}_occupancy"][0].x.array[: self._owned]
+        fb_occupancy = r.front_back(occupancy, d[: r.gdim]) if occupancy is not None and d is not None else None
+        for name in m.species:
+            values = r.of(u[self._dofs[name]], d)
+            if fb_occupancy is not None:
+                values["loggain"] = float(np.log(values["FB"]) / np.log(fb_occupancy))
+            row.update(flatten(name, values))
+        for a, b in m.correlations:
+            row[f"corr_{a}_{b}"] = r.correlation(u[self._dofs[a]], u[self._dofs[b]])
+        return row
 
     def close(self) -> None:
         """Free the PETSc objects now, on every rank together (collective).
@@ -161,11 +249,13 @@ class Simulation:
             for const, value in zip(b.bdf, c, strict=True):
                 const.value = value
         self.forms.time.value = self.t + dt
+        self.update_stimuli(self.t + dt)
         info = self.problem.solve()
         if not info.converged:
             for b in self.blocks:
                 b.u.x.array[:] = b.history[0].x.array
             self.forms.time.value = self.t
+            self.update_stimuli(self.t)
             return info
         for b in self.blocks:
             b.history[1].x.array[:] = b.history[0].x.array
@@ -184,15 +274,23 @@ class Simulation:
         cfg = self.config
         start = wallclock.perf_counter()
         times = output_times(cfg.time.end, cfg.output.every)
-        clock = Clock(end=cfg.time.end, dt=cfg.time.dt, t=self.t, milestones=times)
+        clock = Clock(end=cfg.time.end, dt=cfg.time.dt, t=self.t,
+                      milestones=times + event_times(cfg.model.stimuli))
         writers: list[io.FieldWriter] = []
         metrics = None
         record: dict[str, Any] = {}
         if out_dir is not None:
             io.prepare_output_dir(out_dir, self.comm, overwrite)
             for b in self.blocks:
-                writers.append(io.FieldWriter(out_dir / f"{b.compartment.value}.xdmf", b))
-            columns = ["t", "dt", "newton_iterations", "linear_iterations", *self.totals().keys()]
+                derived = {n: f for n, (f, _) in self.derived.items()} if b is self.membrane else {}
+                writers.append(io.FieldWriter(out_dir / f"{b.compartment.value}.xdmf", b, derived))
+            columns = ["t", "dt", "newton_iterations", "linear_iterations", *self.totals()]
+            if self.readouts is not None:
+                m = cfg.metrics
+                columns += readout_columns(
+                    m.species, m.correlations, self.geometry.gdim,
+                    self.direction(0.0) is not None,
+                    f"{m.stimulus}_occupancy" in self.derived)
             metrics = io.MetricsWriter(out_dir / "metrics.csv", columns, self.comm)
             record = {
                 "status": "running",
@@ -213,8 +311,9 @@ class Simulation:
                 "dt": dt,
                 "newton_iterations": info.newton_iterations if info else 0,
                 "linear_iterations": info.linear_iterations if info else 0,
-                **self.totals(),
+                **self.observe(),
             }
+            self.history.append(row)
             for w in writers:
                 w.write(self.t)
             if metrics:
@@ -272,6 +371,13 @@ class Simulation:
                 steps=steps,
                 wall_time={"setup": self.timings["setup"], "run": wall},
                 final=row,
+                milestones=self.milestones(),
             )
             io.write_run_json(out_dir / "run.json", record, self.comm)
         return result
+
+    def milestones(self) -> dict[str, dict[str, float | None]]:
+        """t50 and t90 of the polarisation index of each read-out species (s)."""
+        times = [r["t"] for r in self.history]
+        return {name: milestones(times, [r.get(f"PI_{name}", float("nan")) for r in self.history])
+                for name in self.config.metrics.species}
