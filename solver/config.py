@@ -33,7 +33,7 @@ _MESH_KEYS = ("shape", "radius", "semi_axes", "size", "center", "file", "order")
 _TIME_KEYS = ("end", "dt", "scheme", "adaptive")
 _OUTPUT_KEYS = ("every", "dir", "progress")
 _SOLVER_KEYS = ("linear", "quadrature_degree", "petsc")
-_SPECIES_KEYS = ("compartment", "D", "initial")
+_SPECIES_KEYS = ("compartment", "D", "initial", "noise")
 _REACTION_KEYS = ("equation", "rate", "on")
 _STIMULUS_KEYS = ("kind", "mean", "gradient", "steepness", "across", "direction", "center",
                   "position", "expression", "K_D", "events")
@@ -513,8 +513,12 @@ class _Reader:
             )
         expect = "concentration" if compartment == Compartment.CYTOSOL else "density"
         initial = table.get("initial", 0.0)
+        noise = self.quantity(f"{key}.noise", table.get("noise", 0.0), "dimensionless")
+        if not 0 <= noise < 1:
+            raise InputError(f"{key}.noise", "expected a relative amplitude in [0, 1), e.g. '5 %'")
         return Species(
-            name, compartment, D, self.value_or_expression(f"{key}.initial", initial, expect, known)
+            name, compartment, D, self.value_or_expression(f"{key}.initial", initial, expect, known),
+            noise,
         )
 
     def value_or_expression(

@@ -59,7 +59,7 @@ class Block:
             n = self.space.dofmap.index_map.size_local + self.space.dofmap.index_map.num_ghosts
             return space, np.arange(n, dtype=np.int32)
         space, dofs = self.space.sub(k).collapse()
-        return space, np.asarray(dofs, dtype=np.int32)
+        return space, np.asarray(dofs, dtype=np.int32).reshape(-1)
 
 
 @dataclass(eq=False)

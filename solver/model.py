@@ -37,13 +37,17 @@ class Species:
 
     ``D`` is the diffusion coefficient (µm²/s; surface diffusion on the membrane).
     ``initial`` is a value in solver units (µM, or µM·µm on the membrane) or an
-    expression in ``x, y, z`` and parameters.
+    expression in ``x, y, z`` and parameters; ``noise`` multiplies it by 1 + noise·ξ(x)
+    with ξ uniform in [−1, 1], a fixed function of position (the same on any number of
+    MPI ranks).
     """
 
     name: str
     compartment: Compartment
     D: float
     initial: float | Expression
+    #: relative amplitude of reproducible spatial noise on the initial value (0.05 = ±5 %)
+    noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -201,3 +205,16 @@ def _left_null_space(names: list[str], columns: list[dict[str, int]]) -> list[li
             vec = [-v for v in vec]
         basis.append(vec)
     return basis
+
+
+def noise_field(x: "np.ndarray") -> "np.ndarray":
+    """Reproducible pseudo-random values in [−1, 1] at points ``x`` (shape (3, n), µm).
+
+    A hash of the coordinates, not a random-number stream, so the value at a
+    vertex does not depend on how the mesh is split over ranks.
+    """
+    import numpy as np
+
+    k = np.array([12.9898, 78.233, 37.719])
+    s = np.sin(np.tensordot(k, np.asarray(x)[:3] * 17.0 + 0.5, axes=1)) * 43758.5453
+    return 2.0 * (s - np.floor(s)) - 1.0

@@ -22,7 +22,7 @@ from solver.stimulus import StimulusField, event_times, state_at
 from solver.config import RunConfig
 from solver.errors import InputError
 from solver.geometry import CellGeometry
-from solver.model import COORDINATES, TIME, Compartment
+from solver.model import COORDINATES, TIME, Compartment, noise_field
 from solver.problem import Problem, SolveInfo
 from solver.timestepping import Clock, bdf_coefficients, output_times
 
@@ -203,7 +203,10 @@ class Simulation:
                 rows = []
                 for s in species:
                     v = s.initial if isinstance(s.initial, float) else s.initial.evaluate(symbols)
-                    rows.append(np.broadcast_to(np.asarray(v, dtype=float), X.shape[1:]))
+                    v = np.broadcast_to(np.asarray(v, dtype=float), X.shape[1:])
+                    if s.noise:
+                        v = v * (1.0 + s.noise * noise_field(X))
+                    rows.append(v)
                 return np.vstack(rows)
 
             b.u.interpolate(values)
