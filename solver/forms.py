@@ -28,6 +28,7 @@ import dolfinx
 import numpy as np
 import ufl
 from dolfinx import fem
+from ufl.algorithms.analysis import extract_coefficients, extract_constants
 
 from solver.geometry import CellGeometry
 from solver.model import COORDINATES, TIME, Compartment, Model
@@ -67,10 +68,11 @@ class SystemForms:
     """Compiled forms, indexed by block (0 = first compartment present)."""
 
     blocks: list[Block]
-    linear: list[list[fem.Form | None]]  # K, block-diagonal
+    linear: list[list[fem.Form | None]]  # K: c0·mass + diffusion, block-diagonal
     history: list[fem.Form]  # H
     nonlinear: list[fem.Form | None]  # N rows
-    jacobian: list[list[fem.Form | None]]  # dN/dU blocks
+    jacobian: list[list[fem.Form | None]]  # the parts of dN/dU that change with U or t
+    fixed: list[list[fem.Form | None]]  # the parts of dN/dU that never change
     layout: list[list[fem.Form | None]]  # forms whose sparsity covers K and dN/dU
     time: fem.Constant  # t (s) on the cell mesh
     parameters: dict[str, fem.Constant]
@@ -130,8 +132,14 @@ def build(
         linear[i][i] = fem.form((c0 * ufl.inner(du, v) + stiffness) * measure)
         history.append(fem.form(ufl.inner(c1 * b.history[0] + c2 * b.history[1], v) * measure))
 
-    # N: minus the production of each species, tested in its own row
-    rows: list[ufl.Form | None] = [None] * len(blocks)
+    # N: minus the production of each species, tested in its own row. Each reaction's
+    # share of the Jacobian is constant (only parameters, no unknowns, no time) or not:
+    # constant shares join K, assembled once per step size, not at every iteration.
+    n = len(blocks)
+    rows: list[ufl.Form | None] = [None] * n
+    constant: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
+    varying: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
+    static = {id(c) for c in parameters.values()}
     block_of = {name: (i, b.index(name)) for i, b in enumerate(blocks) for name in b.species}
     for reaction in model.reactions.values():
         rate = reaction.rate.to_ufl(symbols)
@@ -140,19 +148,21 @@ def build(
             i, k = block_of[name]
             term = -nu * rate * tests[i][k] * measure
             rows[i] = term if rows[i] is None else rows[i] + term
+            for j, b in enumerate(blocks):
+                d = ufl.algorithms.expand_derivatives(ufl.derivative(term, b.u, trials[j]))
+                if d.empty():
+                    continue
+                fixed = not extract_coefficients(d) and all(
+                    id(c) in static for c in extract_constants(d))
+                (constant if fixed else varying)[i][j].append(d)
+
+    def compile_sum(terms: list[ufl.Form]) -> fem.Form | None:
+        return fem.form(sum(terms[1:], terms[0]), entity_maps=entity_maps) if terms else None
 
     nonlinear = [None if r is None else fem.form(r, entity_maps=entity_maps) for r in rows]
-    jacobian: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
-    for i, row in enumerate(rows):
-        if row is None:
-            continue
-        for j, b in enumerate(blocks):
-            d = ufl.algorithms.expand_derivatives(ufl.derivative(row, b.u, trials[j]))
-            if d.empty():
-                continue
-            jacobian[i][j] = fem.form(d, entity_maps=entity_maps)
-    layout = [
-        [linear[i][j] if i == j else jacobian[i][j] for j in range(len(blocks))]
-        for i in range(len(blocks))
-    ]
-    return SystemForms(blocks, linear, history, nonlinear, jacobian, layout, t, parameters)
+    jacobian = [[compile_sum(varying[i][j]) for j in range(n)] for i in range(n)]
+    fixed = [[compile_sum(constant[i][j]) for j in range(n)] for i in range(n)]
+    layout = [[linear[i][j] if i == j else (jacobian[i][j] or fixed[i][j]) for j in range(n)]
+              for i in range(n)]
+    return SystemForms(blocks, linear, history, nonlinear, jacobian, fixed, layout, t,
+                       parameters)

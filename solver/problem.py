@@ -85,7 +85,10 @@ class Problem:
         self.K = fem_petsc.create_matrix(forms.layout, kind="mpi")
         # fix both nonzero patterns to the full layout (PETSc drops never-set
         # entries at assembly), so that A += K is a plain add of value arrays
-        for M in (self.A, self.K):
+        # K_J = K + the constant part of dN/dU: the Jacobian starts from it
+        has_fixed = any(a is not None for row in forms.fixed for a in row)
+        self.K_J = fem_petsc.create_matrix(forms.layout, kind="mpi") if has_fixed else self.K
+        for M in {id(M): M for M in (self.A, self.K, self.K_J)}.values():
             self._assemble_matrix(M, forms.layout)
             M.assemble()
         self.x = fem_petsc.create_vector(spaces, kind="mpi")
@@ -155,9 +158,8 @@ class Problem:
                 if a is None:
                     continue
                 sub = A.getLocalSubMatrix(self._is_local[i], self._is_local[j])
-                _cpp.fem.petsc.assemble_matrix(
-                    sub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
-                )
+                _cpp.fem.petsc.assemble_matrix(sub, a._cpp_object, fem.pack_constants(a),
+                                               fem.pack_coefficients(a), [], True)
                 A.restoreLocalSubMatrix(self._is_local[i], self._is_local[j], sub)
 
     def _assemble_vector(self, b: PETSc.Vec, forms) -> None:
@@ -194,7 +196,7 @@ class Problem:
         J.zeroEntries()
         self._assemble_matrix(J, self.forms.jacobian)
         J.assemble()
-        J.axpy(1.0, self.K, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        J.axpy(1.0, self.K_J, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self.timers["jacobian"] += time.perf_counter() - t0
 
     # -- time step ------------------------------------------------------------
@@ -206,6 +208,11 @@ class Problem:
             self.K.zeroEntries()
             self._assemble_matrix(self.K, self.forms.linear)
             self.K.assemble()
+            if self.K_J is not self.K:
+                self.K_J.zeroEntries()
+                self._assemble_matrix(self.K_J, self.forms.linear)
+                self._assemble_matrix(self.K_J, self.forms.fixed)
+                self.K_J.assemble()
             self._c0 = c0
         self._assemble_vector(self.h, self.forms.history)
         self.timers["linear_matrix"] += time.perf_counter() - t0
@@ -237,7 +244,8 @@ class Problem:
         db = PETSc.Options()
         for key in self.options:
             db.delValue(self.prefix + key)
-        for obj in (self.snes, self.A, self.K, self.x, self.b, self.h, self.r):
+        for obj in {id(o): o for o in (self.snes, self.A, self.K, self.K_J, self.x, self.b,
+                                         self.h, self.r)}.values():
             obj.destroy()
         self.snes = None
 
