@@ -2,8 +2,9 @@
 # Every target that needs Python creates $(VENV) first (with a Python >= 3.12 found by
 # tools/find-python, or the one named by PYTHON=...) and installs the package into it.
 
-CASE ?= runs/exchange_3d/config.toml
-OUT ?= runs/exchange_3d/out
+CASE ?= runs/chemotaxis/config.toml
+OUT ?= runs/chemotaxis/out
+RUN_NP ?= 2
 RUN_ARGS ?=
 VENV ?= .venv
 PYTHON ?=
@@ -31,7 +32,8 @@ test run bench: export MKL_NUM_THREADS := 1
 
 define HELP
 Targets (each creates $(VENV) first if needed):
-  make run     run CASE into OUT (--overwrite)   CASE=$(CASE) OUT=$(OUT)
+  make run     run CASE into OUT on RUN_NP ranks (--overwrite), then print its read-outs
+               CASE=$(CASE) OUT=$(OUT) RUN_NP=$(RUN_NP)
   make test    pytest serially, then under mpiexec -n $(MPI_NP) for tests not marked serial
   make bench   python benchmarks/run.py
   make lint    ruff check and ruff format --check (installs ruff into $(VENV) on demand)
@@ -74,7 +76,8 @@ $(STAMP): pyproject.toml
 	touch "$@"
 
 run: venv
-	"$(BIN)/polarity" run "$(CASE)" -o "$(OUT)" --overwrite $(RUN_ARGS)
+	"$(BIN)/mpiexec" -n $(RUN_NP) "$(BIN)/polarity" run "$(CASE)" -o "$(OUT)" --overwrite $(RUN_ARGS)
+	"$(BIN)/polarity" info "$(OUT)"
 
 # Both passes always run; the target fails if either fails. pytest's exit 5 (no tests
 # collected) counts as success, with a notice. Under mpiexec, tests/conftest.py keeps

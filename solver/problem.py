@@ -117,13 +117,17 @@ class Problem:
         else:
             options.update(ITERATIVE_DEFAULTS)
             if len(blocks) == 1:
-                options["pc_type"] = "gamg"
+                options["pc_type"] = "gamg" if blocks[0].compartment.value == "cytosol" else "bjacobi"
             else:
                 options["pc_type"] = "fieldsplit"
                 options["pc_fieldsplit_type"] = "multiplicative"
+                # cytosol: diffusion-dominated, algebraic multigrid; membrane: a thin
+                # surface whose block is mass-dominated and holds species without
+                # diffusion, where GAMG's aggregation breaks down: block-Jacobi/ILU(0)
                 for b in blocks:
                     options[f"fieldsplit_{b.compartment.value}_ksp_type"] = "preonly"
-                    options[f"fieldsplit_{b.compartment.value}_pc_type"] = "gamg"
+                    options[f"fieldsplit_{b.compartment.value}_pc_type"] = (
+                        "gamg" if b.compartment.value == "cytosol" else "bjacobi")
         options.update(user)
         self.options = options
         db = PETSc.Options()
