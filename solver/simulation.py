@@ -148,7 +148,8 @@ class Simulation:
         for name in m.species:
             values = r.of(u[self._dofs[name]], d)
             if fb_occupancy is not None:
-                values["loggain"] = float(np.log(values["FB"]) / np.log(fb_occupancy))
+                gain = np.log(fb_occupancy)  # 0 without a gradient: no gain defined
+                values["loggain"] = float(np.log(values["FB"]) / gain) if gain else float("nan")
             row.update(flatten(name, values))
         for a, b in m.correlations:
             row[f"corr_{a}_{b}"] = r.correlation(u[self._dofs[a]], u[self._dofs[b]])

@@ -86,6 +86,7 @@ def test_pools_conserved(gradient_then_removal):
         assert drift <= 1e-10, (k, drift)
 
 
+@pytest.mark.serial
 def test_uniform_step_gives_no_polarisation():
     """c: 0 → K_D uniformly at 100 s: a transient in PIP3, but no front (PI < 1e-3).
 
@@ -102,6 +103,7 @@ def test_uniform_step_gives_no_polarisation():
     assert max(row["PI_P"] for row in history) < 1e-3
 
 
+@pytest.mark.serial
 def test_no_front_at_rest_with_noise():
     """No chemokine, 5 % noise on every membrane species: no front forms in 600 s.
 
@@ -117,6 +119,7 @@ def test_no_front_at_rest_with_noise():
     assert history[-1]["PI_P"] < 1e-2 and history[-1]["PI_Rac_m"] < 2e-2
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("level, polarises", [(0.1, True), (1.0, True), (10.0, False)])
 def test_concentration_window(level, polarises):
     """Polarises at 0.1 and 1 K_D, not at 10 K_D (receptors saturate)."""
