@@ -207,7 +207,7 @@ def _left_null_space(names: list[str], columns: list[dict[str, int]]) -> list[li
     return basis
 
 
-def noise_field(x: "np.ndarray") -> "np.ndarray":
+def noise_field(x: np.ndarray) -> np.ndarray:
     """Reproducible pseudo-random values in [−1, 1] at points ``x`` (shape (3, n), µm).
 
     A hash of the coordinates, not a random-number stream, so the value at a

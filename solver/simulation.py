@@ -17,13 +17,13 @@ from dolfinx.la import InsertMode
 
 from solver import forms as system_forms
 from solver import io, meshing
-from solver.metrics import MembraneReadouts, flatten, milestones, readout_columns
-from solver.stimulus import StimulusField, event_times, state_at
 from solver.config import RunConfig
 from solver.errors import InputError
 from solver.geometry import CellGeometry
+from solver.metrics import MembraneReadouts, flatten, milestones, readout_columns
 from solver.model import COORDINATES, TIME, Compartment, noise_field
 from solver.problem import Problem, SolveInfo
+from solver.stimulus import StimulusField, event_times, state_at
 from solver.timestepping import Clock, bdf_coefficients, output_times
 
 log = logging.getLogger(__name__)

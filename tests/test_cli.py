@@ -178,7 +178,11 @@ def _mpiexec() -> str:
 
 @pytest.mark.serial
 def test_same_metrics_on_one_and_two_ranks(tmp_path):
-    """Domain decomposition changes nothing but round-off: metrics agree to 1e-8."""
+    """Domain decomposition changes nothing but round-off: metrics agree to 1e-8.
+
+    Every column but the Krylov iteration count, which depends on the partition
+    through the block-Jacobi and multigrid preconditioners (Newton counts do not).
+    """
     env = dict(os.environ, OMP_NUM_THREADS="1")
     results = {}
     for ranks in (1, 2):
@@ -191,6 +195,6 @@ def test_same_metrics_on_one_and_two_ranks(tmp_path):
         results[ranks] = read_metrics(out / "metrics.csv")
     one, two = results[1], results[2]
     assert one.keys() == two.keys() and len(one["t"]) == 7
-    for column in one:
+    for column in one.keys() - {"linear_iterations"}:
         for a, b in zip(one[column], two[column], strict=True):
             assert abs(a - b) <= 1e-8 * max(abs(a), abs(b), 1e-300) or abs(a - b) < 1e-14, column
