@@ -301,6 +301,7 @@ class Simulation:
                 "source": cfg.source,
                 "command": io.command_line(),
                 "config": cfg.document,
+                "resolved": self.resolved(),
                 "versions": io.versions(),
                 "mpi_ranks": self.comm.size,
                 "unknowns": self.problem.unknowns,
@@ -379,6 +380,26 @@ class Simulation:
             )
             io.write_run_json(out_dir / "run.json", record, self.comm)
         return result
+
+    def resolved(self) -> dict[str, Any]:
+        """The run's values in solver units (µm, s, µM, µM·µm), as used."""
+        cfg, model = self.config, self.config.model
+        return {
+            "units": {"length": "um", "time": "s", "cytosol": "uM", "membrane": "uM*um"},
+            "mesh": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.mesh.items()},
+            "time": {"end": cfg.time.end, "dt": cfg.time.dt, "scheme": cfg.time.scheme},
+            "output_every": cfg.output.every,
+            "parameters": dict(model.parameters),
+            "species": {s.name: {"compartment": s.compartment.value, "D": s.D,
+                                 "initial": s.initial if isinstance(s.initial, float)
+                                 else s.initial.text, "noise": s.noise}
+                        for s in model.species.values()},
+            "reactions": {r.name: {"location": r.location.value, "rate": r.rate.text,
+                                   "stoichiometry": r.stoichiometry}
+                          for r in model.reactions.values()},
+            "conserved_pools": [p.name for p in self.pools],
+            "petsc_options": dict(self.problem.options),
+        }
 
     def milestones(self) -> dict[str, dict[str, float | None]]:
         """t50 and t90 of the polarisation index of each read-out species (s)."""
