@@ -87,19 +87,23 @@ def test_pools_conserved(gradient_then_removal):
 
 
 @pytest.mark.serial
-def test_uniform_step_gives_no_polarisation():
-    """c: 0 → K_D uniformly at 100 s: a transient in PIP3, but no front (PI < 1e-3).
+def test_adaptation_to_a_uniform_step():
+    """c: 0 → K_D uniformly at 100 s: PIP3 peaks within seconds and returns near rest.
 
-    (The default model does not adapt its mean PIP3 exactly: Rho activation by the
-    global inhibitor is not adaptive, so the mean settles 7 % below rest; the LEGI
-    preset, tests/test_presets.py, checks exact adaptation.)
+    Adaptation error AE = |X(∞) − X_rest| / (X_peak − X_rest) of the mean PIP3 below
+    0.1 (models.md §4; measured 0.06: Rho activation by the global inhibitor is not
+    adaptive, so the mean settles 7 % below rest), and no front (PI < 1e-3).
     """
-    history = run(CASE_2D, [*COARSE, "time.end=300", "output.every=5",
+    history = run(CASE_2D, [*COARSE, "time.end=300", "output.every=1",
                             "stimulus.chemokine.mean=0", "stimulus.chemokine.steepness=0"],
                   [{"at": "100 s", "mean": "25 nM"}])
     P = [row["total_P"] for row in history]
-    rest = at(history, 100)["total_P"]
-    assert max(P) > rest * 1.02  # a visible transient
+    rest = at(history, 99)["total_P"]  # the step acts from the step ending at 100 s
+    k = max(range(len(P)), key=P.__getitem__)
+    peak_time = history[k]["t"] - 100
+    assert 1 <= peak_time <= 15, peak_time
+    adaptation_error = abs(P[-1] - rest) / (P[k] - rest)
+    assert P[k] > 1.5 * rest and adaptation_error < 0.1, adaptation_error
     assert max(row["PI_P"] for row in history) < 1e-3
 
 
