@@ -151,12 +151,15 @@ def versions() -> dict[str, str]:
 
 
 def write_run_json(path: Path, record: Mapping[str, Any], comm: MPI.Comm) -> None:
-    """Write ``run.json`` atomically on rank 0 (a crash never leaves half a file)."""
-    if comm.rank != 0:
-        return
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """Write ``run.json`` atomically on rank 0 (a crash never leaves half a file).
+
+    Collective: every rank returns once the file is complete.
+    """
+    if comm.rank == 0:
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+    comm.barrier()
 
 
 def command_line() -> str:
