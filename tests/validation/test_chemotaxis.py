@@ -119,7 +119,7 @@ def test_no_front_at_rest_with_noise():
     models.md asks PI < 1e-3 after 600 s. On this 2-D mesh (63 membrane nodes) the
     noise alone gives PI ≈ 3e-3 at t = 0, and the rest state is weakly unstable:
     PI grows by a factor e in about 1700 s (4.1e-3 at 600 s). What is asserted here
-    is that no front forms: PI stays two orders below a polarised cell's (≈ 0.45).
+    is that no front forms: PI stays two orders below a polarised cell's (≈ 0.63).
     """
     noise = [f"species.{s}.noise=0.05" for s in ("K_m", "T_m", "P", "Rac_m", "Rho_m")]
     history = run(CASE_2D, [*COARSE, "time.end=600", "output.every=50",
