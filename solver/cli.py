@@ -180,14 +180,20 @@ def _info(args: argparse.Namespace) -> int:
         record = json.loads(record_path.read_text())
     except json.JSONDecodeError as err:
         raise InputError(str(record_path), f"unreadable: {err}") from None
-    _say(f"{args.out}: {record.get('status', '?')}"
-         + (f" ({record['reason']})" if record.get("reason") else ""))
-    _say(f"  case {record.get('source')}, {record.get('mpi_ranks')} rank(s), "
-         f"{record.get('unknowns')} unknowns")
+    _say(
+        f"{args.out}: {record.get('status', '?')}"
+        + (f" ({record['reason']})" if record.get("reason") else "")
+    )
+    _say(
+        f"  case {record.get('source')}, {record.get('mpi_ranks')} rank(s), "
+        f"{record.get('unknowns')} unknowns"
+    )
     if "t" in record:
         wall = record.get("wall_time", {})
-        _say(f"  t = {record['t']:g} s after {record.get('steps')} steps, "
-             f"{wall.get('run', float('nan')):.1f} s wall")
+        _say(
+            f"  t = {record['t']:g} s after {record.get('steps')} steps, "
+            f"{wall.get('run', float('nan')):.1f} s wall"
+        )
     if not metrics_path.is_file():
         return EXIT_OK
     metrics = read_metrics(metrics_path)
@@ -201,14 +207,21 @@ def _info(args: argparse.Namespace) -> int:
         _say("  " + f"{'species':<10}" + "".join(f"{r:>14}" for r in readouts))
         for name in species:
             cells = [final.get(f"{r}_{name}") for r in readouts]
-            _say("  " + f"{name:<10}" + "".join(
-                f"{v:>14.4g}" if v is not None else f"{'-':>14}" for v in cells))
+            _say(
+                "  "
+                + f"{name:<10}"
+                + "".join(f"{v:>14.4g}" if v is not None else f"{'-':>14}" for v in cells)
+            )
     for key, value in final.items():
         if key.startswith(("total_", "pool_", "corr_")):
             _say(f"  {key:<32} {value:.10g}")
     for name, marks in record.get("milestones", {}).items():
-        _say(f"  PI of {name}: " + ", ".join(
-            f"{k} = {v:g} s" if v is not None else f"{k} not reached" for k, v in marks.items()))
+        _say(
+            f"  PI of {name}: "
+            + ", ".join(
+                f"{k} = {v:g} s" if v is not None else f"{k} not reached" for k, v in marks.items()
+            )
+        )
     return EXIT_OK
 
 

@@ -26,8 +26,18 @@ LINEAR_SOLVERS = ("iterative", "direct")
 MESH_SHAPES = ("sphere", "ellipsoid", "disk", "ellipse", "file")
 RESERVED = frozenset(COORDINATES) | {TIME} | CONSTANTS | FUNCTIONS
 
-_SECTIONS = ("mesh", "time", "output", "parameters", "stimulus", "species", "definitions",
-             "reactions", "metrics", "solver")
+_SECTIONS = (
+    "mesh",
+    "time",
+    "output",
+    "parameters",
+    "stimulus",
+    "species",
+    "definitions",
+    "reactions",
+    "metrics",
+    "solver",
+)
 _MESH_KEYS = ("shape", "radius", "semi_axes", "size", "center", "file", "order")
 _TIME_KEYS = ("end", "dt", "scheme", "adaptive")
 _OUTPUT_KEYS = ("every", "dir", "progress")
@@ -47,7 +57,11 @@ class TimeConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """What is written and how often: ``every`` simulated seconds, progress every ``progress`` s of wall time."""
+    """What is written and how often.
+
+    Fields and metrics every ``every`` simulated seconds; a progress line every
+    ``progress`` seconds of wall time; ``dir`` the output folder (None: ``<case>/out``).
+    """
 
     every: float
     dir: Path | None
@@ -207,8 +221,17 @@ class _Reader(StimulusTables):
         mesh = self.mesh(self.table("mesh", data["mesh"]))
         model = self.model(data, mesh)
         metrics = self.metrics(self.table("metrics", data.get("metrics", {})), model)
-        return RunConfig(source, self.base_dir, mesh, time, output, solver, model, metrics,
-                         copy.deepcopy(dict(data)))
+        return RunConfig(
+            source,
+            self.base_dir,
+            mesh,
+            time,
+            output,
+            solver,
+            model,
+            metrics,
+            copy.deepcopy(dict(data)),
+        )
 
     def mesh(self, table: Mapping[str, Any]) -> dict[str, Any]:
         self.keys("mesh", table, _MESH_KEYS)
@@ -342,10 +365,20 @@ class _Reader(StimulusTables):
         reactions = {}
         for name, table in self.table("reactions", data.get("reactions", {})).items():
             reactions[name] = self.reaction(
-                name, self.table(f"reactions.{name}", table), species, known, definitions,
-                frozenset(fields))
-        return Model(species=species, reactions=reactions, parameters=parameters,
-                     fields=frozenset(fields), stimuli=stimuli)
+                name,
+                self.table(f"reactions.{name}", table),
+                species,
+                known,
+                definitions,
+                frozenset(fields),
+            )
+        return Model(
+            species=species,
+            reactions=reactions,
+            parameters=parameters,
+            fields=frozenset(fields),
+            stimuli=stimuli,
+        )
 
     def name(self, section: str, name: str) -> None:
         if not name.isidentifier() or name.startswith("_"):
@@ -376,7 +409,10 @@ class _Reader(StimulusTables):
         if not 0 <= noise < 1:
             raise InputError(f"{key}.noise", "expected a relative amplitude in [0, 1), e.g. '5 %'")
         return Species(
-            name, compartment, D, self.value_or_expression(f"{key}.initial", initial, expect, known),
+            name,
+            compartment,
+            D,
+            self.value_or_expression(f"{key}.initial", initial, expect, known),
             noise,
         )
 
@@ -399,9 +435,15 @@ class _Reader(StimulusTables):
                 raise
         return self.quantity(key, value, expect)
 
-    def reaction(self, name: str, table: Mapping[str, Any], species: Mapping[str, Species],
-                 known: set[str], definitions: Mapping[str, Expression] | None = None,
-                 fields: frozenset[str] = frozenset()) -> Reaction:
+    def reaction(
+        self,
+        name: str,
+        table: Mapping[str, Any],
+        species: Mapping[str, Species],
+        known: set[str],
+        definitions: Mapping[str, Expression] | None = None,
+        fields: frozenset[str] = frozenset(),
+    ) -> Reaction:
         key = f"reactions.{name}"
         self.keys(key, table, _REACTION_KEYS)
         for required in ("equation", "rate"):
@@ -419,7 +461,8 @@ class _Reader(StimulusTables):
         involved = set(reactants) | set(products) | (set(rate.names) & set(species))
         # stimuli are sampled on the membrane: a rate that reads one is a membrane reaction
         on_membrane = bool(rate.names & fields) or any(
-            species[s].compartment == Compartment.MEMBRANE for s in involved)
+            species[s].compartment == Compartment.MEMBRANE for s in involved
+        )
         on = table.get("on")
         if on not in (None, *tuple(Compartment)):
             raise InputError(f"{key}.on", f"expected 'membrane' or 'cytosol', got {on!r}")

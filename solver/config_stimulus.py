@@ -16,30 +16,54 @@ from solver.model import Compartment, Model
 from solver.stimulus import KINDS as STIMULUS_KINDS
 from solver.stimulus import Stimulus, StimulusEvent
 
-STIMULUS_KEYS = ("kind", "mean", "gradient", "steepness", "across", "direction", "center",
-                 "position", "expression", "K_D", "events")
-EVENT_KEYS = ("at", "direction", "rotation", "axis", "mean", "gradient", "steepness",
-              "position", "remove", "washout")
+STIMULUS_KEYS = (
+    "kind",
+    "mean",
+    "gradient",
+    "steepness",
+    "across",
+    "direction",
+    "center",
+    "position",
+    "expression",
+    "K_D",
+    "events",
+)
+EVENT_KEYS = (
+    "at",
+    "direction",
+    "rotation",
+    "axis",
+    "mean",
+    "gradient",
+    "steepness",
+    "position",
+    "remove",
+    "washout",
+)
 METRICS_KEYS = ("species", "stimulus", "correlations", "cap_angle")
 
 
 class StimulusTables:
     """Readers of ``[stimulus.NAME]`` (with its events) and ``[metrics]``."""
 
-    def vector(self, key: str, value: Any, expect: str | None, n: tuple[int, ...] = (2, 3)
-               ) -> tuple[float, ...]:
+    def vector(
+        self, key: str, value: Any, expect: str | None, n: tuple[int, ...] = (2, 3)
+    ) -> tuple[float, ...]:
         if not isinstance(value, list) or len(value) not in n:
             raise InputError(key, f"expected a list of {' or '.join(map(str, n))} numbers")
         return tuple(self.quantity(f"{key}[{i}]", v, expect) for i, v in enumerate(value))
 
-    def stimulus(self, name: str, table: Mapping[str, Any], known: set[str],
-                 mesh: Mapping[str, Any]) -> Stimulus:
+    def stimulus(
+        self, name: str, table: Mapping[str, Any], known: set[str], mesh: Mapping[str, Any]
+    ) -> Stimulus:
         key = f"stimulus.{name}"
         self.keys(key, table, STIMULUS_KEYS)
         kind = table.get("kind")
         if kind not in STIMULUS_KINDS:
-            raise InputError(f"{key}.kind", f"expected one of {', '.join(STIMULUS_KINDS)}, "
-                             f"got {kind!r}")
+            raise InputError(
+                f"{key}.kind", f"expected one of {', '.join(STIMULUS_KINDS)}, got {kind!r}"
+            )
         args: dict[str, Any] = {"name": name, "kind": kind}
         if kind == "expression":
             if "expression" not in table:
@@ -71,8 +95,10 @@ class StimulusTables:
         events = table.get("events", [])
         if not isinstance(events, list):
             raise InputError(f"{key}.events", "expected an array of tables [[...events]]")
-        args["events"] = tuple(self.event(f"{key}.events[{i}]", self.table(f"{key}.events", e),
-                                          kind, mesh) for i, e in enumerate(events))
+        args["events"] = tuple(
+            self.event(f"{key}.events[{i}]", self.table(f"{key}.events", e), kind, mesh)
+            for i, e in enumerate(events)
+        )
         return Stimulus(**args)
 
     def direction(self, key: str, value: Any) -> tuple[float, ...]:
@@ -81,8 +107,9 @@ class StimulusTables:
             raise InputError(key, "a direction must not be the zero vector")
         return d
 
-    def slope(self, key: str, table: Mapping[str, Any], kind: str,
-              mesh: Mapping[str, Any]) -> float:
+    def slope(
+        self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
+    ) -> float:
         """Relative slope g (1/µm) from ``gradient``, or from ``steepness`` across a length."""
         if "gradient" in table and "steepness" in table:
             raise InputError(f"{key}.steepness", "give either gradient or steepness, not both")
@@ -96,16 +123,20 @@ class StimulusTables:
         elif "radius" in mesh or "semi_axes" in mesh:
             across = 2 * (mesh.get("radius") or max(mesh["semi_axes"]))
         else:
-            raise InputError(f"{key}.across", "missing: the length over which the steepness "
-                             "applies (the cell diameter of a mesh file is not known)")
+            raise InputError(
+                f"{key}.across",
+                "missing: the length over which the steepness "
+                "applies (the cell diameter of a mesh file is not known)",
+            )
         if kind == "exponential":
             if s <= -1:
                 raise InputError(f"{key}.steepness", "expected a value above -100 %")
             return math.log1p(s) / across
         return s / across
 
-    def event(self, key: str, table: Mapping[str, Any], kind: str,
-              mesh: Mapping[str, Any]) -> StimulusEvent:
+    def event(
+        self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
+    ) -> StimulusEvent:
         self.keys(key, table, EVENT_KEYS)
         if "at" not in table:
             raise InputError(f"{key}.at", "missing: the time of the event, e.g. '150 s'")
@@ -129,8 +160,11 @@ class StimulusTables:
                     raise InputError(f"{key}.{flag}", "expected true or false")
                 args[flag] = table[flag]
         if len(args) == 1:
-            raise InputError(key, "an event must change something: direction, rotation, mean, "
-                             "gradient, steepness, position, remove or washout")
+            raise InputError(
+                key,
+                "an event must change something: direction, rotation, mean, "
+                "gradient, steepness, position, remove or washout",
+            )
         return StimulusEvent(**args)
 
     def metrics(self, table: Mapping[str, Any], model: Model) -> Any:

@@ -153,7 +153,8 @@ def build(
                 if d.empty():
                     continue
                 fixed = not extract_coefficients(d) and all(
-                    id(c) in static for c in extract_constants(d))
+                    id(c) in static for c in extract_constants(d)
+                )
                 (constant if fixed else varying)[i][j].append(d)
 
     def compile_sum(terms: list[ufl.Form]) -> fem.Form | None:
@@ -162,7 +163,8 @@ def build(
     nonlinear = [None if r is None else fem.form(r, entity_maps=entity_maps) for r in rows]
     jacobian = [[compile_sum(varying[i][j]) for j in range(n)] for i in range(n)]
     fixed = [[compile_sum(constant[i][j]) for j in range(n)] for i in range(n)]
-    layout = [[linear[i][j] if i == j else (jacobian[i][j] or fixed[i][j]) for j in range(n)]
-              for i in range(n)]
-    return SystemForms(blocks, linear, history, nonlinear, jacobian, fixed, layout, t,
-                       parameters)
+    layout = [
+        [linear[i][j] if i == j else (jacobian[i][j] or fixed[i][j]) for j in range(n)]
+        for i in range(n)
+    ]
+    return SystemForms(blocks, linear, history, nonlinear, jacobian, fixed, layout, t, parameters)

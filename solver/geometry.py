@@ -67,7 +67,7 @@ class CellGeometry:
 
     @cached_property
     def dm(self) -> ufl.Measure:
-        """Membrane submesh measure: for pure membrane terms (time derivative, surface diffusion)."""
+        """Membrane submesh measure, for pure membrane terms (time derivative, diffusion)."""
         return ufl.Measure("dx", domain=self.membrane)
 
     def measure(self) -> tuple[float, float]:

@@ -33,17 +33,25 @@ from solver.geometry import CellGeometry
 class MembraneReadouts:
     """Read-outs on the membrane P1 space ``space`` (a scalar space of the submesh)."""
 
-    def __init__(self, geometry: CellGeometry, space: fem.FunctionSpace, center: np.ndarray,
-                 cap_angle: float = 15.0) -> None:
+    def __init__(
+        self,
+        geometry: CellGeometry,
+        space: fem.FunctionSpace,
+        center: np.ndarray,
+        cap_angle: float = 15.0,
+    ) -> None:
         self.comm = geometry.comm
         self.gdim = geometry.gdim
         self.owned = space.dofmap.index_map.size_local
         v = ufl.TestFunction(space)
         n = ufl.FacetNormal(geometry.mesh)
         self.weights = self._assemble(v * geometry.dm, [])
-        self.moments = np.array([
-            self._assemble(v * n[i] * geometry.ds, [geometry.entity_map])
-            for i in range(self.gdim)])
+        self.moments = np.array(
+            [
+                self._assemble(v * n[i] * geometry.ds, [geometry.entity_map])
+                for i in range(self.gdim)
+            ]
+        )
         x = space.tabulate_dof_coordinates()[: self.owned, : self.gdim] - center[: self.gdim]
         self.unit = x / np.maximum(np.linalg.norm(x, axis=1), 1e-300)[:, None]
         self.cos_cap = math.cos(math.radians(cap_angle))
@@ -96,8 +104,13 @@ class MembraneReadouts:
         return float(cuv / math.sqrt(cuu * cvv)) if cuu > 0 and cvv > 0 else math.nan
 
 
-def readout_columns(species: Sequence[str], correlations: Iterable[tuple[str, str]],
-                    gdim: int, has_direction: bool, has_occupancy: bool) -> list[str]:
+def readout_columns(
+    species: Sequence[str],
+    correlations: Iterable[tuple[str, str]],
+    gdim: int,
+    has_direction: bool,
+    has_occupancy: bool,
+) -> list[str]:
     """Column names of the read-outs in metrics.csv, in a fixed order."""
     cols = []
     for s in species:
@@ -115,8 +128,9 @@ def flatten(name: str, values: Mapping[str, float]) -> dict[str, float]:
     return {f"{k}_{name}": v for k, v in values.items()}
 
 
-def milestones(times: Sequence[float], values: Sequence[float],
-               fractions: Sequence[float] = (0.5, 0.9)) -> dict[str, float | None]:
+def milestones(
+    times: Sequence[float], values: Sequence[float], fractions: Sequence[float] = (0.5, 0.9)
+) -> dict[str, float | None]:
     """First time each fraction of the final value is reached (t50, t90); None if never."""
     out: dict[str, float | None] = {}
     final = values[-1] if values else math.nan
@@ -126,7 +140,11 @@ def milestones(times: Sequence[float], values: Sequence[float],
         if not values or not math.isfinite(final):
             continue
         for t, v in zip(times, values, strict=True):
-            if math.isfinite(v) and (v - values[0]) >= f * (final - values[0]) and final != values[0]:
+            if (
+                math.isfinite(v)
+                and (v - values[0]) >= f * (final - values[0])
+                and final != values[0]
+            ):
                 out[key] = t
                 break
     return out

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import numpy as np
+
 from solver.errors import InputError
 from solver.expressions import Expression
 from solver.stimulus import Stimulus
@@ -213,8 +215,6 @@ def noise_field(x: np.ndarray) -> np.ndarray:
     A hash of the coordinates, not a random-number stream, so the value at a
     vertex does not depend on how the mesh is split over ranks.
     """
-    import numpy as np
-
     k = np.array([12.9898, 78.233, 37.719])
     s = np.sin(np.tensordot(k, np.asarray(x)[:3] * 17.0 + 0.5, axes=1)) * 43758.5453
     return 2.0 * (s - np.floor(s)) - 1.0

@@ -117,7 +117,9 @@ class Problem:
         else:
             options.update(ITERATIVE_DEFAULTS)
             if len(blocks) == 1:
-                options["pc_type"] = "gamg" if blocks[0].compartment.value == "cytosol" else "bjacobi"
+                options["pc_type"] = (
+                    "gamg" if blocks[0].compartment.value == "cytosol" else "bjacobi"
+                )
             else:
                 options["pc_type"] = "fieldsplit"
                 options["pc_fieldsplit_type"] = "multiplicative"
@@ -127,7 +129,8 @@ class Problem:
                 for b in blocks:
                     options[f"fieldsplit_{b.compartment.value}_ksp_type"] = "preonly"
                     options[f"fieldsplit_{b.compartment.value}_pc_type"] = (
-                        "gamg" if b.compartment.value == "cytosol" else "bjacobi")
+                        "gamg" if b.compartment.value == "cytosol" else "bjacobi"
+                    )
         options.update(user)
         self.options = options
         db = PETSc.Options()
@@ -162,8 +165,9 @@ class Problem:
                 if a is None:
                     continue
                 sub = A.getLocalSubMatrix(self._is_local[i], self._is_local[j])
-                _cpp.fem.petsc.assemble_matrix(sub, a._cpp_object, fem.pack_constants(a),
-                                               fem.pack_coefficients(a), [], True)
+                _cpp.fem.petsc.assemble_matrix(
+                    sub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
+                )
                 A.restoreLocalSubMatrix(self._is_local[i], self._is_local[j], sub)
 
     def _assemble_vector(self, b: PETSc.Vec, forms) -> None:
@@ -248,8 +252,9 @@ class Problem:
         db = PETSc.Options()
         for key in self.options:
             db.delValue(self.prefix + key)
-        for obj in {id(o): o for o in (self.snes, self.A, self.K, self.K_J, self.x, self.b,
-                                         self.h, self.r)}.values():
+        for obj in {
+            id(o): o for o in (self.snes, self.A, self.K, self.K_J, self.x, self.b, self.h, self.r)
+        }.values():
             obj.destroy()
         self.snes = None
 

@@ -60,8 +60,11 @@ class Simulation:
         self.center = self._centroid()
         model = config.model
         self.stimuli = {
-            name: StimulusField(s, np.asarray(s.center if s.center is not None else self.center,
-                                              dtype=float), model.parameters)
+            name: StimulusField(
+                s,
+                np.asarray(s.center if s.center is not None else self.center, dtype=float),
+                model.parameters,
+            )
             for name, s in model.stimuli.items()
         }
         symbols = {}
@@ -95,8 +98,9 @@ class Simulation:
         """Stimuli sampled on the membrane (written with it) and the polarity read-outs."""
         self.derived: dict[str, tuple[fem.Function, fem.Expression]] = {}
         self.readouts = None
-        self.membrane = next((b for b in self.blocks if b.compartment == Compartment.MEMBRANE),
-                             None)
+        self.membrane = next(
+            (b for b in self.blocks if b.compartment == Compartment.MEMBRANE), None
+        )
         if self.membrane is None:
             return
         space, _ = self.membrane.component(0)
@@ -108,8 +112,10 @@ class Simulation:
         if m.species or m.correlations:
             self.readouts = MembraneReadouts(self.geometry, space, self.center, m.cap_angle)
             self._owned = space.dofmap.index_map.size_local
-            self._dofs = {n: self.membrane.component(k)[1][: self._owned]
-                          for k, n in enumerate(self.membrane.species)}
+            self._dofs = {
+                n: self.membrane.component(k)[1][: self._owned]
+                for k, n in enumerate(self.membrane.species)
+            }
 
     def update_stimuli(self, t: float) -> None:
         """Set every stimulus to its state at ``t`` (s)."""
@@ -144,7 +150,11 @@ class Simulation:
         occupancy = None
         if m.stimulus is not None and f"{m.stimulus}_occupancy" in self.derived:
             occupancy = self.derived[f"{m.stimulus}_occupancy"][0].x.array[: self._owned]
-        fb_occupancy = r.front_back(occupancy, d[: r.gdim]) if occupancy is not None and d is not None else None
+        fb_occupancy = (
+            r.front_back(occupancy, d[: r.gdim])
+            if occupancy is not None and d is not None
+            else None
+        )
         for name in m.species:
             values = r.of(u[self._dofs[name]], d)
             if fb_occupancy is not None:
@@ -278,8 +288,12 @@ class Simulation:
         cfg = self.config
         start = wallclock.perf_counter()
         times = output_times(cfg.time.end, cfg.output.every)
-        clock = Clock(end=cfg.time.end, dt=cfg.time.dt, t=self.t,
-                      milestones=times + event_times(cfg.model.stimuli))
+        clock = Clock(
+            end=cfg.time.end,
+            dt=cfg.time.dt,
+            t=self.t,
+            milestones=times + event_times(cfg.model.stimuli),
+        )
         writers: list[io.FieldWriter] = []
         metrics = None
         record: dict[str, Any] = {}
@@ -292,9 +306,12 @@ class Simulation:
             if self.readouts is not None:
                 m = cfg.metrics
                 columns += readout_columns(
-                    m.species, m.correlations, self.geometry.gdim,
+                    m.species,
+                    m.correlations,
+                    self.geometry.gdim,
                     self.direction(0.0) is not None,
-                    f"{m.stimulus}_occupancy" in self.derived)
+                    f"{m.stimulus}_occupancy" in self.derived,
+                )
             metrics = io.MetricsWriter(out_dir / "metrics.csv", columns, self.comm)
             record = {
                 "status": "running",
@@ -390,13 +407,23 @@ class Simulation:
             "time": {"end": cfg.time.end, "dt": cfg.time.dt, "scheme": cfg.time.scheme},
             "output_every": cfg.output.every,
             "parameters": dict(model.parameters),
-            "species": {s.name: {"compartment": s.compartment.value, "D": s.D,
-                                 "initial": s.initial if isinstance(s.initial, float)
-                                 else s.initial.text, "noise": s.noise}
-                        for s in model.species.values()},
-            "reactions": {r.name: {"location": r.location.value, "rate": r.rate.text,
-                                   "stoichiometry": r.stoichiometry}
-                          for r in model.reactions.values()},
+            "species": {
+                s.name: {
+                    "compartment": s.compartment.value,
+                    "D": s.D,
+                    "initial": s.initial if isinstance(s.initial, float) else s.initial.text,
+                    "noise": s.noise,
+                }
+                for s in model.species.values()
+            },
+            "reactions": {
+                r.name: {
+                    "location": r.location.value,
+                    "rate": r.rate.text,
+                    "stoichiometry": r.stoichiometry,
+                }
+                for r in model.reactions.values()
+            },
             "conserved_pools": [p.name for p in self.pools],
             "petsc_options": dict(self.problem.options),
         }
@@ -404,5 +431,7 @@ class Simulation:
     def milestones(self) -> dict[str, dict[str, float | None]]:
         """t50 and t90 of the polarisation index of each read-out species (s)."""
         times = [r["t"] for r in self.history]
-        return {name: milestones(times, [r.get(f"PI_{name}", float("nan")) for r in self.history])
-                for name in self.config.metrics.species}
+        return {
+            name: milestones(times, [r.get(f"PI_{name}", float("nan")) for r in self.history])
+            for name in self.config.metrics.species
+        }

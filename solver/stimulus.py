@@ -88,14 +88,21 @@ def _unit(v: Sequence[float]) -> np.ndarray:
 def _rotate(d: np.ndarray, axis: Sequence[float], angle: float) -> np.ndarray:
     """Rodrigues' rotation of ``d`` by ``angle`` (rad) about ``axis``."""
     k = _unit(axis)
-    return (d * math.cos(angle) + np.cross(k, d) * math.sin(angle)
-            + k * np.dot(k, d) * (1 - math.cos(angle)))
+    return (
+        d * math.cos(angle)
+        + np.cross(k, d) * math.sin(angle)
+        + k * np.dot(k, d) * (1 - math.cos(angle))
+    )
 
 
 def state_at(stimulus: Stimulus, t: float) -> StimulusState:
     """Apply the events with ``at <= t`` in order and return the state at ``t``."""
-    s = StimulusState(stimulus.mean, stimulus.gradient, _unit(stimulus.direction),
-                      None if stimulus.position is None else np.asarray(stimulus.position, float))
+    s = StimulusState(
+        stimulus.mean,
+        stimulus.gradient,
+        _unit(stimulus.direction),
+        None if stimulus.position is None else np.asarray(stimulus.position, float),
+    )
     rotation: tuple[float, float, Sequence[float]] | None = None  # (start, omega, axis)
     for e in sorted(stimulus.events, key=lambda e: e.at):
         if e.at > t + 1e-12 * max(1.0, abs(t)):
@@ -163,7 +170,8 @@ class StimulusField:
         xc = ufl.as_vector([float(v) for v in self.center[:gdim]])
         if s.kind == "linear":
             value = ufl.max_value(
-                c["mean"] * (1 + c["gradient"] * ufl.dot(x - xc, c["direction"])), 0.0)
+                c["mean"] * (1 + c["gradient"] * ufl.dot(x - xc, c["direction"])), 0.0
+            )
         elif s.kind == "exponential":
             value = c["mean"] * ufl.exp(c["gradient"] * ufl.dot(x - xc, c["direction"]))
         elif s.kind == "point_source":

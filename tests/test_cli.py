@@ -64,8 +64,14 @@ def test_run_writes_the_output_contract(tmp_shared):
     out = tmp_shared / "out"
     assert cli.main(["run", str(cfg), "-o", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"cytosol.xdmf", "cytosol.h5", "membrane.xdmf", "membrane.h5", "metrics.csv",
-            "run.json"} <= names
+    assert {
+        "cytosol.xdmf",
+        "cytosol.h5",
+        "membrane.xdmf",
+        "membrane.h5",
+        "metrics.csv",
+        "run.json",
+    } <= names
     for compartment, species in (("cytosol", "c"), ("membrane", "m")):
         text = (out / f"{compartment}.xdmf").read_text()
         assert "http://www.w3.org/2001/XInclude" in text and "https://www.w3.org" not in text
@@ -89,25 +95,49 @@ def test_run_writes_the_output_contract(tmp_shared):
 
 
 BAD_INPUTS = {
-    "unknown key": (RUN_FILE.replace('dt = "0.05 s"', 'dt = "0.05 s"\nstep = 3'),
-                    "time.step", "unknown key"),
-    "missing species": (RUN_FILE.replace('equation = "c -> m"', 'equation = "c -> p"'),
-                        "reactions.bind.equation", "unknown species 'p'"),
-    "undefined name": (RUN_FILE.replace('rate = "k*c', 'rate = "kk*c'),
-                       "reactions.bind.rate", "undefined name 'kk'"),
-    "incompatible units": (RUN_FILE.replace('D = "1 um^2/s"', 'D = "1 nM"'),
-                           "species.c.D", "diffusivity"),
-    "negative diffusion": (RUN_FILE.replace('D = "1 um^2/s"', 'D = "-1 um^2/s"'),
-                           "species.c.D", "negative"),
-    "reaction without species": (RUN_FILE.replace('equation = "c -> m"', 'equation = " -> "'),
-                                 "reactions.bind.equation", "no species"),
-    "missing mesh file": (RUN_FILE.replace('shape = "disk"', 'shape = "file"\nfile = "no.msh"')
-                          .replace('radius = "1 um"\nsize = "0.25 um"\n', ""),
-                          "mesh.file", "does not exist"),
-    "malformed TOML": (RUN_FILE.replace('[time]', '[time'), "", "malformed TOML"),
-    "unsafe expression": (RUN_FILE.replace('rate = "k*c - 0.5*m"',
-                                           "rate = \"__import__('os').system('true')\""),
-                          "reactions.bind.rate", "not allowed"),
+    "unknown key": (
+        RUN_FILE.replace('dt = "0.05 s"', 'dt = "0.05 s"\nstep = 3'),
+        "time.step",
+        "unknown key",
+    ),
+    "missing species": (
+        RUN_FILE.replace('equation = "c -> m"', 'equation = "c -> p"'),
+        "reactions.bind.equation",
+        "unknown species 'p'",
+    ),
+    "undefined name": (
+        RUN_FILE.replace('rate = "k*c', 'rate = "kk*c'),
+        "reactions.bind.rate",
+        "undefined name 'kk'",
+    ),
+    "incompatible units": (
+        RUN_FILE.replace('D = "1 um^2/s"', 'D = "1 nM"'),
+        "species.c.D",
+        "diffusivity",
+    ),
+    "negative diffusion": (
+        RUN_FILE.replace('D = "1 um^2/s"', 'D = "-1 um^2/s"'),
+        "species.c.D",
+        "negative",
+    ),
+    "reaction without species": (
+        RUN_FILE.replace('equation = "c -> m"', 'equation = " -> "'),
+        "reactions.bind.equation",
+        "no species",
+    ),
+    "missing mesh file": (
+        RUN_FILE.replace('shape = "disk"', 'shape = "file"\nfile = "no.msh"').replace(
+            'radius = "1 um"\nsize = "0.25 um"\n', ""
+        ),
+        "mesh.file",
+        "does not exist",
+    ),
+    "malformed TOML": (RUN_FILE.replace("[time]", "[time"), "", "malformed TOML"),
+    "unsafe expression": (
+        RUN_FILE.replace('rate = "k*c - 0.5*m"', "rate = \"__import__('os').system('true')\""),
+        "reactions.bind.rate",
+        "not allowed",
+    ),
 }
 
 
@@ -143,7 +173,8 @@ def test_mesh_without_membrane(tmp_path, capsys):
     gmsh.write(str(msh))
     gmsh.finalize()
     text = RUN_FILE.replace('shape = "disk"', f'shape = "file"\nfile = "{msh.name}"').replace(
-        'radius = "1 um"\nsize = "0.25 um"\n', "")
+        'radius = "1 um"\nsize = "0.25 um"\n', ""
+    )
     cfg = write(tmp_path, text)
     out = tmp_path / "out"
     assert cli.main(["run", str(cfg), "-o", str(out)]) == 2
@@ -187,9 +218,24 @@ def test_same_metrics_on_one_and_two_ranks(tmp_path):
     results = {}
     for ranks in (1, 2):
         out = tmp_path / f"out{ranks}"
-        cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "solver", "run", str(EXCHANGE),
-               "-o", str(out), "--set", "mesh.size=0.3", "--set", "time.end=0.3",
-               "--set", "output.every=0.05"]
+        cmd = [
+            _mpiexec(),
+            "-n",
+            str(ranks),
+            sys.executable,
+            "-m",
+            "solver",
+            "run",
+            str(EXCHANGE),
+            "-o",
+            str(out),
+            "--set",
+            "mesh.size=0.3",
+            "--set",
+            "time.end=0.3",
+            "--set",
+            "output.every=0.05",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         results[ranks] = read_metrics(out / "metrics.csv")

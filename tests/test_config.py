@@ -81,29 +81,36 @@ def test_petsc_flags_and_values():
     assert cfg.solver.petsc == {"snes_monitor": "", "ksp_rtol": "1e-06"}
 
 
-@pytest.mark.parametrize("changes, key, fragment", [
-    ({"time__stop": 3}, "time.stop", "unknown key"),
-    ({"colour": {}}, "colour", "unknown key"),
-    ({"species__c__D": "-1 um^2/s"}, "species.c.D", "cannot be negative"),
-    ({"species__c__D": "3 nM"}, "species.c.D", "diffusivity"),
-    ({"time__dt": "2 um"}, "time.dt", "time"),
-    ({"species__c__initial": "5 um"}, "species.c.initial", "concentration"),
-    ({"species__m__initial": "K_tot"}, "species.m.initial", "undefined name 'K_tot'"),
-    ({"reactions__bind__rate": "k_of*c"}, "reactions.bind.rate", "undefined name 'k_of'"),
-    ({"reactions__bind__rate": "__import__('os').system('true')"}, "reactions.bind.rate", ""),
-    ({"reactions__bind__equation": "c -> p"}, "reactions.bind.equation", "unknown species 'p'"),
-    ({"reactions__bind__equation": "->"}, "reactions.bind.equation", "no species"),
-    ({"reactions__bind__on": "cytosol"}, "reactions.bind.on", "membrane"),
-    ({"species__c__compartment": "nucleus"}, "species.c.compartment", "'cytosol' or 'membrane'"),
-    ({"species": {}}, "species", "no species"),
-    ({"mesh__shape": "cube"}, "mesh.shape", "sphere"),
-    ({"mesh__size": None}, "mesh.size", "missing"),
-    ({"time__scheme": "rk4"}, "time.scheme", "euler"),
-    ({"time__adaptive": True}, "time.adaptive", "not available"),
-    ({"parameters__x": 1}, "parameters.x", "reserved"),
-    ({"parameters__c": 1}, "species.c", "same name"),
-    ({"solver": {"linear": "magic"}}, "solver.linear", "iterative"),
-])
+@pytest.mark.parametrize(
+    "changes, key, fragment",
+    [
+        ({"time__stop": 3}, "time.stop", "unknown key"),
+        ({"colour": {}}, "colour", "unknown key"),
+        ({"species__c__D": "-1 um^2/s"}, "species.c.D", "cannot be negative"),
+        ({"species__c__D": "3 nM"}, "species.c.D", "diffusivity"),
+        ({"time__dt": "2 um"}, "time.dt", "time"),
+        ({"species__c__initial": "5 um"}, "species.c.initial", "concentration"),
+        ({"species__m__initial": "K_tot"}, "species.m.initial", "undefined name 'K_tot'"),
+        ({"reactions__bind__rate": "k_of*c"}, "reactions.bind.rate", "undefined name 'k_of'"),
+        ({"reactions__bind__rate": "__import__('os').system('true')"}, "reactions.bind.rate", ""),
+        ({"reactions__bind__equation": "c -> p"}, "reactions.bind.equation", "unknown species 'p'"),
+        ({"reactions__bind__equation": "->"}, "reactions.bind.equation", "no species"),
+        ({"reactions__bind__on": "cytosol"}, "reactions.bind.on", "membrane"),
+        (
+            {"species__c__compartment": "nucleus"},
+            "species.c.compartment",
+            "'cytosol' or 'membrane'",
+        ),
+        ({"species": {}}, "species", "no species"),
+        ({"mesh__shape": "cube"}, "mesh.shape", "sphere"),
+        ({"mesh__size": None}, "mesh.size", "missing"),
+        ({"time__scheme": "rk4"}, "time.scheme", "euler"),
+        ({"time__adaptive": True}, "time.adaptive", "not available"),
+        ({"parameters__x": 1}, "parameters.x", "reserved"),
+        ({"parameters__c": 1}, "species.c", "same name"),
+        ({"solver": {"linear": "magic"}}, "solver.linear", "iterative"),
+    ],
+)
 def test_bad_input_names_file_key_and_expectation(changes, key, fragment):
     with pytest.raises(InputError) as err:
         config.from_dict(doc(**changes), "runs/case/config.toml")

@@ -44,11 +44,9 @@ def integrate(tagged: TaggedMesh, integrand, measure: str = "dx") -> float:
     """Global integral over the cytosol ("dx") or the membrane ("ds")."""
     mesh = tagged.mesh
     if measure == "dx":
-        dm = ufl.Measure("dx", domain=mesh, subdomain_data=tagged.cell_tags,
-                         subdomain_id=CYTOSOL)
+        dm = ufl.Measure("dx", domain=mesh, subdomain_data=tagged.cell_tags, subdomain_id=CYTOSOL)
     else:
-        dm = ufl.Measure("ds", domain=mesh, subdomain_data=tagged.facet_tags,
-                         subdomain_id=MEMBRANE)
+        dm = ufl.Measure("ds", domain=mesh, subdomain_data=tagged.facet_tags, subdomain_id=MEMBRANE)
     local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(integrand * dm))
     return COMM.allreduce(local, op=MPI.SUM)
 
@@ -72,18 +70,39 @@ def ellipsoid_area(a: float, b: float, c: float) -> float:
 # of the membrane formula, smallest radius of curvature (µm)
 CASES = {
     "disk": ("disk", {"radius": 2.0, "size": 0.2}, 4 * math.pi, 4 * math.pi, 0.0, 2.0),
-    "disk-order2": ("disk", {"radius": 2.0, "size": 0.4, "order": 2},
-                    4 * math.pi, 4 * math.pi, 0.0, 2.0),
-    "ellipse": ("ellipse", {"semi_axes": (2.0, 1.0), "size": 0.05, "center": (1.0, -2.0)},
-                2 * math.pi, ellipse_perimeter(2.0, 1.0), 0.0, 0.5),
-    "ellipse-tall": ("ellipse", {"semi_axes": (1.0, 2.0), "size": 0.05},
-                     2 * math.pi, ellipse_perimeter(2.0, 1.0), 0.0, 0.5),
-    "sphere": ("sphere", {"radius": 1.0, "size": 0.2},
-               4 / 3 * math.pi, 4 * math.pi, 0.0, 1.0),
-    "ellipsoid": ("ellipsoid", {"semi_axes": (1.5, 1.0, 1.2), "size": 0.15,
-                                "center": (0.5, 0.0, 1.0)},
-                  4 / 3 * math.pi * 1.5 * 1.2, ellipsoid_area(1.5, 1.0, 1.2),
-                  THOMSEN_ERROR, 1.0 ** 2 / 1.5),
+    "disk-order2": (
+        "disk",
+        {"radius": 2.0, "size": 0.4, "order": 2},
+        4 * math.pi,
+        4 * math.pi,
+        0.0,
+        2.0,
+    ),
+    "ellipse": (
+        "ellipse",
+        {"semi_axes": (2.0, 1.0), "size": 0.05, "center": (1.0, -2.0)},
+        2 * math.pi,
+        ellipse_perimeter(2.0, 1.0),
+        0.0,
+        0.5,
+    ),
+    "ellipse-tall": (
+        "ellipse",
+        {"semi_axes": (1.0, 2.0), "size": 0.05},
+        2 * math.pi,
+        ellipse_perimeter(2.0, 1.0),
+        0.0,
+        0.5,
+    ),
+    "sphere": ("sphere", {"radius": 1.0, "size": 0.2}, 4 / 3 * math.pi, 4 * math.pi, 0.0, 1.0),
+    "ellipsoid": (
+        "ellipsoid",
+        {"semi_axes": (1.5, 1.0, 1.2), "size": 0.15, "center": (0.5, 0.0, 1.0)},
+        4 / 3 * math.pi * 1.5 * 1.2,
+        ellipsoid_area(1.5, 1.0, 1.2),
+        THOMSEN_ERROR,
+        1.0**2 / 1.5,
+    ),
 }
 
 
@@ -95,8 +114,9 @@ def meshes() -> dict[str, TaggedMesh]:
 @pytest.fixture
 def shared_tmp() -> Iterator[Path]:
     """A temporary directory, the same on every rank."""
-    path = Path(COMM.bcast(tempfile.mkdtemp(prefix="meshing-") if COMM.rank == ROOT else None,
-                           root=ROOT))
+    path = Path(
+        COMM.bcast(tempfile.mkdtemp(prefix="meshing-") if COMM.rank == ROOT else None, root=ROOT)
+    )
     yield path
     COMM.barrier()
     if COMM.rank == ROOT:
@@ -175,8 +195,7 @@ def test_membrane_submesh(meshes, name):
     tagged = meshes[name]
     mesh = tagged.mesh
     tdim = mesh.topology.dim
-    smsh, _, _, _ = dolfinx.mesh.create_submesh(mesh, tdim - 1,
-                                                tagged.facet_tags.find(MEMBRANE))
+    smsh, _, _, _ = dolfinx.mesh.create_submesh(mesh, tdim - 1, tagged.facet_tags.find(MEMBRANE))
     assert smsh.topology.dim == tdim - 1
     cells = smsh.topology.index_map(tdim - 1).size_global
     assert cells == meshing.summary(tagged)["membrane_facets"]
@@ -190,8 +209,7 @@ def mean_edge_length(tagged: TaggedMesh) -> float:
     return COMM.allreduce(float(lengths.sum()), op=MPI.SUM) / edges.size_global
 
 
-@pytest.mark.parametrize(("shape", "sizes"), [("disk", (0.2, 0.1, 0.05)),
-                                              ("sphere", (0.4, 0.2))])
+@pytest.mark.parametrize(("shape", "sizes"), [("disk", (0.2, 0.1, 0.05)), ("sphere", (0.4, 0.2))])
 def test_size_halves(shape, sizes):
     tagged = [meshing.generate(shape, COMM, radius=1.0, size=s) for s in sizes]
     edges = [mean_edge_length(t) for t in tagged]
@@ -216,8 +234,7 @@ def test_xdmf_round_trip(meshes, name, shared_tmp):
         assert after[key] == before[key]
     assert back.source == str(path)
     assert integrate(back, one(back)) == pytest.approx(integrate(tagged, one(tagged)))
-    assert integrate(back, one(back), "ds") == pytest.approx(
-        integrate(tagged, one(tagged), "ds"))
+    assert integrate(back, one(back), "ds") == pytest.approx(integrate(tagged, one(tagged), "ds"))
 
 
 def write_msh(path: Path, dim: int, membrane_name: str, membrane_tag: int) -> None:
@@ -297,16 +314,19 @@ def test_read_errors(shared_tmp):
     assert str(garbage) in str(info.value)
 
 
-@pytest.mark.parametrize(("args", "kwargs", "message"), [
-    (("cube",), {"size": 0.1}, "disk, ellipse, sphere, ellipsoid"),
-    (("disk",), {"radius": -1.0, "size": 0.1}, "positive"),
-    (("sphere",), {"radius": 1.0, "size": 0.0}, "positive"),
-    (("sphere",), {"radius": 1.0, "size": 1.0}, "too coarse"),
-    (("ellipse",), {"semi_axes": (1.0, 2.0, 3.0), "size": 0.1}, "expected 2 semi_axes"),
-    (("ellipsoid",), {"size": 0.1}, "expected 3 semi_axes"),
-    (("disk",), {"radius": 1.0, "size": 0.1, "order": 3}, "order"),
-    (("sphere",), {"radius": 1.0, "size": 0.1, "center": (0, 0)}, "center"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("cube",), {"size": 0.1}, "disk, ellipse, sphere, ellipsoid"),
+        (("disk",), {"radius": -1.0, "size": 0.1}, "positive"),
+        (("sphere",), {"radius": 1.0, "size": 0.0}, "positive"),
+        (("sphere",), {"radius": 1.0, "size": 1.0}, "too coarse"),
+        (("ellipse",), {"semi_axes": (1.0, 2.0, 3.0), "size": 0.1}, "expected 2 semi_axes"),
+        (("ellipsoid",), {"size": 0.1}, "expected 3 semi_axes"),
+        (("disk",), {"radius": 1.0, "size": 0.1, "order": 3}, "order"),
+        (("sphere",), {"radius": 1.0, "size": 0.1, "center": (0, 0)}, "center"),
+    ],
+)
 def test_generate_rejects_bad_input(args, kwargs, message):
     with pytest.raises(MeshError, match=message) as info:
         meshing.generate(*args, COMM, **kwargs)
@@ -314,25 +334,27 @@ def test_generate_rejects_bad_input(args, kwargs, message):
 
 
 def test_mesh_from_config(meshes, shared_tmp):
-    tagged = meshing.mesh_from_config({"shape": "disk", "radius": 1.0, "size": 0.25},
-                                      COMM, shared_tmp)
+    tagged = meshing.mesh_from_config(
+        {"shape": "disk", "radius": 1.0, "size": 0.25}, COMM, shared_tmp
+    )
     assert meshing.summary(tagged)["dim"] == 2
     ellipsoid = meshing.mesh_from_config(
         {"shape": "ellipsoid", "semi_axes": [1.0, 0.8, 0.6], "size": 0.3, "order": 1},
-        COMM, shared_tmp)
+        COMM,
+        shared_tmp,
+    )
     assert meshing.summary(ellipsoid)["dim"] == 3
     meshing.write_xdmf(meshes["sphere"], shared_tmp / "cell.xdmf")
-    from_file = meshing.mesh_from_config({"shape": "file", "file": "cell.xdmf"}, COMM,
-                                         shared_tmp)
+    from_file = meshing.mesh_from_config({"shape": "file", "file": "cell.xdmf"}, COMM, shared_tmp)
     assert meshing.summary(from_file)["cells"] == meshing.summary(meshes["sphere"])["cells"]
-    for table, key in [({"radius": 1.0, "size": 0.1}, "shape"),
-                       ({"shape": "disk", "radius": 1.0}, "size"),
-                       ({"shape": "ellipse", "size": 0.1}, "semi_axes"),
-                       ({"shape": "ellipse", "semi_axes": [2, 1], "size": 0.1, "radius": 1},
-                        "radius"),
-                       ({"shape": "disk", "radius": 1.0, "size": 0.1, "semi_axes": [1, 2]},
-                        "semi_axes"),
-                       ({"shape": "file"}, "file"),
-                       ({"shape": "file", "file": "cell.xdmf", "size": 0.1}, "size")]:
+    for table, key in [
+        ({"radius": 1.0, "size": 0.1}, "shape"),
+        ({"shape": "disk", "radius": 1.0}, "size"),
+        ({"shape": "ellipse", "size": 0.1}, "semi_axes"),
+        ({"shape": "ellipse", "semi_axes": [2, 1], "size": 0.1, "radius": 1}, "radius"),
+        ({"shape": "disk", "radius": 1.0, "size": 0.1, "semi_axes": [1, 2]}, "semi_axes"),
+        ({"shape": "file"}, "file"),
+        ({"shape": "file", "file": "cell.xdmf", "size": 0.1}, "size"),
+    ]:
         with pytest.raises(MeshError, match=key):
             meshing.mesh_from_config(table, COMM, shared_tmp)

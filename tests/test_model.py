@@ -18,14 +18,17 @@ def test_parse_equation_coefficients_and_empty_sides():
     assert parse_equation("A + A -> B", "k") == ({"A": 2}, {"B": 1})
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("A => B", "one '->'"),
-    ("A -> B -> C", "one '->'"),
-    ("->", "no species"),
-    ("A + -> B", "cannot read"),
-    ("2.5 A -> B", "cannot read"),
-    ("0 A -> B", "zero"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("A => B", "one '->'"),
+        ("A -> B -> C", "one '->'"),
+        ("->", "no species"),
+        ("A + -> B", "cannot read"),
+        ("2.5 A -> B", "cannot read"),
+        ("0 A -> B", "zero"),
+    ],
+)
 def test_parse_equation_rejects(text, fragment):
     with pytest.raises(InputError) as err:
         parse_equation(text, "reactions.r.equation")
@@ -49,9 +52,16 @@ def test_stoichiometry_is_net_change():
 
 
 def test_conserved_pools_of_exchange_pairs():
-    model = _model({"bind": "K_c -> K_m", "rac": "Rac_c -> Rac_m", "make": "-> P", "drop": "P ->"},
-                   {"K_c": "cytosol", "K_m": "membrane", "Rac_c": "cytosol",
-                    "Rac_m": "membrane", "P": "membrane"})
+    model = _model(
+        {"bind": "K_c -> K_m", "rac": "Rac_c -> Rac_m", "make": "-> P", "drop": "P ->"},
+        {
+            "K_c": "cytosol",
+            "K_m": "membrane",
+            "Rac_c": "cytosol",
+            "Rac_m": "membrane",
+            "P": "membrane",
+        },
+    )
     pools = {p.name: dict(p.weights) for p in model.conserved_pools()}
     assert pools == {"K_c+K_m": {"K_c": 1, "K_m": 1}, "Rac_c+Rac_m": {"Rac_c": 1, "Rac_m": 1}}
 

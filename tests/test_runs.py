@@ -22,8 +22,18 @@ def test_there_are_cases():
 def test_case_runs_a_few_steps(path, tmp_shared):
     dt = config.load(path).time.dt
     out = tmp_shared / "out"
-    code = cli.main(["run", str(path), "-o", str(out), "--set", f"time.end={3 * dt!r}",
-                     "--set", f"output.every={dt!r}"])
+    code = cli.main(
+        [
+            "run",
+            str(path),
+            "-o",
+            str(out),
+            "--set",
+            f"time.end={3 * dt!r}",
+            "--set",
+            f"output.every={dt!r}",
+        ]
+    )
     assert code == 0
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "completed" and record["steps"] == 3

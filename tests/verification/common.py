@@ -102,9 +102,7 @@ def restart_and_step(sim: Simulation, dt: float, end: float) -> None:
 
 
 # -- exact solutions -------------------------------------------------------------------------
-def exact_ufl(
-    exact: Exact, x: Any, t: float, parameters: Mapping[str, float] | None = None
-) -> Any:
+def exact_ufl(exact: Exact, x: Any, t: float, parameters: Mapping[str, float] | None = None) -> Any:
     """``exact`` at the points ``x`` (a UFL vector of 2 or 3 components) and time ``t``."""
     if callable(exact):
         return exact(x, t)

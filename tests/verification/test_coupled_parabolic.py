@@ -125,11 +125,13 @@ def test_v2_time_order_on_a_fixed_disk_mesh(scheme, order):
     lines = [f"== V2 disk h = 0.1, {scheme}: ‖w_dt − w_dt/2‖_L2 at T = {end} =="]
     failed = []
     for name in ("u", "v"):
-        diffs = [norm_difference(a[name], b[name]) for a, b in zip(finals, finals[1:])]
+        diffs = [
+            norm_difference(a[name], b[name]) for a, b in zip(finals, finals[1:], strict=False)
+        ]
         rates = eoc(diffs, TIME_STEPS[:-1])
         lines.append(f"-- {name}")
         lines.append(f"{'dt':>8} {'difference':>11} {'EOC':>5}")
-        for dt, d, r in zip(TIME_STEPS, diffs, [math.nan, *rates]):
+        for dt, d, r in zip(TIME_STEPS, diffs, [math.nan, *rates], strict=False):
             lines.append(f"{dt:8.4g} {d:11.4e} {r:5.2f}")
         if not rates[-1] >= order - TOLERANCE:
             failed.append(f"{name}: last EOC {rates[-1]:.3f} < {order} - {TOLERANCE}")

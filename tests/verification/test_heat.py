@@ -51,8 +51,7 @@ def test_v0a_exact_solution_solves_the_surface_heat_equation(shape):
 def test_v0a_surface_heat_converges_at_orders_2_and_1(shape):
     doc, exact = v0a_document(shape)
     Study(
-        f"V0a surface heat, {shape}, D = {V0A[shape]['D']}, BDF2 dt = h/4,"
-        f" T = {V0A[shape]['end']}",
+        f"V0a surface heat, {shape}, D = {V0A[shape]['D']}, BDF2 dt = h/4, T = {V0A[shape]['end']}",
         doc,
         {"v surface": ("v", exact, "surface")},
         V0A[shape]["sizes"],
