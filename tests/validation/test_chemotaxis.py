@@ -99,9 +99,17 @@ def test_adaptation_to_a_uniform_step():
     0.1 (models.md §4; measured 0.06: Rho activation by the global inhibitor is not
     adaptive, so the mean settles 7 % below rest), and no front (PI < 1e-3).
     """
-    history = run(CASE_2D, [*COARSE, "time.end=300", "output.every=1",
-                            "stimulus.chemokine.mean=0", "stimulus.chemokine.steepness=0"],
-                  [{"at": "100 s", "mean": "25 nM"}])
+    history = run(
+        CASE_2D,
+        [
+            *COARSE,
+            "time.end=300",
+            "output.every=1",
+            "stimulus.chemokine.mean=0",
+            "stimulus.chemokine.steepness=0",
+        ],
+        [{"at": "100 s", "mean": "25 nM"}],
+    )
     P = [row["total_P"] for row in history]
     rest = at(history, 99)["total_P"]  # the step acts from the step ending at 100 s
     k = max(range(len(P)), key=P.__getitem__)
@@ -122,8 +130,9 @@ def test_no_front_at_rest_with_noise():
     is that no front forms: PI stays two orders below a polarised cell's (≈ 0.63).
     """
     noise = [f"species.{s}.noise=0.05" for s in ("K_m", "T_m", "P", "Rac_m", "Rho_m")]
-    history = run(CASE_2D, [*COARSE, "time.end=600", "output.every=50",
-                            "stimulus.chemokine.mean=0", *noise])
+    history = run(
+        CASE_2D, [*COARSE, "time.end=600", "output.every=50", "stimulus.chemokine.mean=0", *noise]
+    )
     assert history[0]["PI_P"] > 1e-4  # the noise is there at the start
     assert history[-1]["PI_P"] < 1e-2 and history[-1]["PI_Rac_m"] < 2e-2
 
@@ -132,8 +141,10 @@ def test_no_front_at_rest_with_noise():
 @pytest.mark.parametrize("level, polarises", [(0.1, True), (1.0, True), (10.0, False)])
 def test_concentration_window(level, polarises):
     """Polarises at 0.1 and 1 K_D, not at 10 K_D (receptors saturate)."""
-    history = run(CASE_2D, [*COARSE, "time.end=300", "output.every=50",
-                            f"stimulus.chemokine.mean={level * 0.025!r}"])
+    history = run(
+        CASE_2D,
+        [*COARSE, "time.end=300", "output.every=50", f"stimulus.chemokine.mean={level * 0.025!r}"],
+    )
     row = history[-1]
     if polarises:
         assert row["FB_P"] >= 5 and row["angle_P"] < 5
