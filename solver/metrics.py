@@ -131,20 +131,16 @@ def flatten(name: str, values: Mapping[str, float]) -> dict[str, float]:
 def milestones(
     times: Sequence[float], values: Sequence[float], fractions: Sequence[float] = (0.5, 0.9)
 ) -> dict[str, float | None]:
-    """First time each fraction of the final value is reached (t50, t90); None if never."""
-    out: dict[str, float | None] = {}
-    final = values[-1] if values else math.nan
+    """First times the value has covered 50 % and 90 % of its change (t50, t90).
+
+    The change is measured from the first finite value to the final one, in either
+    direction (a rising or a falling polarisation index); None if there is none.
+    """
+    points = [(t, v) for t, v in zip(times, values, strict=True) if math.isfinite(v)]
+    out: dict[str, float | None] = {f"t{round(100 * f)}": None for f in fractions}
+    if len(points) < 2 or points[-1][1] == points[0][1]:
+        return out
+    start, change = points[0][1], points[-1][1] - points[0][1]
     for f in fractions:
-        key = f"t{round(100 * f)}"
-        out[key] = None
-        if not values or not math.isfinite(final):
-            continue
-        for t, v in zip(times, values, strict=True):
-            if (
-                math.isfinite(v)
-                and (v - values[0]) >= f * (final - values[0])
-                and final != values[0]
-            ):
-                out[key] = t
-                break
+        out[f"t{round(100 * f)}"] = next(t for t, v in points if (v - start) / change >= f)
     return out

@@ -64,6 +64,7 @@ def assert_pools_conserved(history: list[dict[str, float]]) -> None:
 
 # -- P1 wave pinning ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "protocol, switch, end",
     [
@@ -74,12 +75,16 @@ def assert_pools_conserved(history: list[dict[str, float]]) -> None:
     ],
 )
 def test_wave_pinning_front_persists_after_stimulus(protocol, switch, end, comm):
-    history, _ = run(WAVE_PINNING, [
-        "mesh.size=0.2",
-        f"time.end={end}",
-        "output.every=10",
-        f"stimulus.stim.events=[{{at={switch}, washout=true}}]",
-    ], comm)
+    history, _ = run(
+        WAVE_PINNING,
+        [
+            "mesh.size=0.2",
+            f"time.end={end}",
+            "output.every=10",
+            f"stimulus.stim.events=[{{at={switch}, washout=true}}]",
+        ],
+        comm,
+    )
     pi_switch = at(history, "PI_u", switch)
     pi_end = history[-1]["PI_u"]
     assert pi_switch > 0.3, f"no front at the switch: PI = {pi_switch:.3g}"
@@ -91,17 +96,22 @@ def test_wave_pinning_front_persists_after_stimulus(protocol, switch, end, comm)
 
 def test_wave_pinning_subthreshold_stimulus_decays(comm):
     """A too-short rise of k0 (5 s) does not launch a front: the homogeneous state is stable."""
-    history, _ = run(WAVE_PINNING, [
-        "mesh.size=0.2",
-        "time.end=100",
-        "output.every=10",
-        "stimulus.stim.events=[{at=5, washout=true}]",
-    ], comm)
+    history, _ = run(
+        WAVE_PINNING,
+        [
+            "mesh.size=0.2",
+            "time.end=100",
+            "output.every=10",
+            "stimulus.stim.events=[{at=5, washout=true}]",
+        ],
+        comm,
+    )
     assert history[-1]["PI_u"] < 1e-3
     assert_pools_conserved(history)
 
 
 # -- P2 bulk-surface wave pinning -------------------------------------------------------
+
 
 def test_bulk_surface_wave_pinning_cap_pins_and_persists(comm):
     history, _ = run(BULK_SURFACE, ["mesh.size=0.2", "time.dt=0.5", "output.every=10"], comm)
@@ -118,16 +128,18 @@ def test_bulk_surface_wave_pinning_cap_pins_and_persists(comm):
 
 # -- P3 LEGI -------------------------------------------------------------------------
 
-# a uniform stimulus has FB[rho] = 1, so the log-gain column is 0/0 (numpy warns)
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+
 def test_legi_adapts_to_uniform_step(comm):
     """Uniform step c: 0 -> K_D at t = 0 (no gradient): AE < 0.02, peak of mean R_m in 3-10 s."""
-    history, area = run(LEGI, [
-        "stimulus.chemokine.steepness=0",
-        "time.end=100",
-        "output.every=0.5",
-    ], comm)
+    history, area = run(
+        LEGI,
+        [
+            "stimulus.chemokine.steepness=0",
+            "time.end=100",
+            "output.every=0.5",
+        ],
+        comm,
+    )
     t = column(history, "t")
     mean_rm = column(history, "total_R_m") / area
     rest, final = mean_rm[0], mean_rm[-1]
@@ -154,8 +166,8 @@ def test_legi_does_not_amplify_gradient(comm):
 
 # -- conservation on every preset, on its own mesh and time step --------------------------
 
-@pytest.mark.parametrize("path", [WAVE_PINNING, BULK_SURFACE, LEGI],
-                         ids=lambda p: p.parent.name)
+
+@pytest.mark.parametrize("path", [WAVE_PINNING, BULK_SURFACE, LEGI], ids=lambda p: p.parent.name)
 def test_preset_pools_conserved(path, comm):
     dt = config.load(path).time.dt
     history, _ = run(path, [f"time.end={20 * dt!r}", f"output.every={dt!r}"], comm)

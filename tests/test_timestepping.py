@@ -55,3 +55,13 @@ def test_output_times_include_end():
     times = output_times(1.0, 0.3)
     assert times[-1] == 1.0 and len(times) == 5
     assert math.isclose(output_times(300.0, 5.0)[-1], 300.0)
+
+
+def test_milestones_rising_falling_and_undefined():
+    from solver.metrics import milestones
+
+    t = [0, 1, 2, 3, 4]
+    assert milestones(t, [0.0, 0.2, 0.6, 0.95, 1.0]) == {"t50": 2, "t90": 3}
+    assert milestones(t, [1.0, 0.8, 0.4, 0.05, 0.0]) == {"t50": 2, "t90": 3}
+    assert milestones(t, [float("nan"), 0.0, 0.5, 1.0, 1.0]) == {"t50": 2, "t90": 3}
+    assert milestones(t, [0.3] * 5) == {"t50": None, "t90": None}
