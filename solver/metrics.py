@@ -86,8 +86,9 @@ class MembraneReadouts:
         return out
 
     def front_back(self, u: np.ndarray, d: np.ndarray) -> float:
-        """Mean over the front cap divided by the mean over the back cap."""
-        c = self.unit @ d
+        """Mean over the front cap divided by the mean over the back cap (``d``: direction)."""
+        d = np.asarray(d, dtype=float)[: self.gdim]
+        c = self.unit @ (d / np.linalg.norm(d))
         front, back = c >= self.cos_cap, c <= -self.cos_cap
         wf, wb = self.weights * front, self.weights * back
         uf, af, ub, ab = self._sum(wf * u, wf, wb * u, wb)
