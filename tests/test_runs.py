@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from mpi4py import MPI
@@ -38,3 +39,13 @@ def test_case_runs_a_few_steps(path, tmp_shared):
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "completed" and record["steps"] == 3
     assert record["mpi_ranks"] == MPI.COMM_WORLD.size
+    # every stimulus (and its occupancy) is written with the membrane; read-outs with metrics
+    cfg = config.load(path)
+    if cfg.model.stimuli and (out / "membrane.xdmf").exists():
+        root = ET.fromstring((out / "membrane.xdmf").read_text())
+        names = {a.get("Name") for a in root.iter("Attribute")}
+        for stimulus in cfg.model.stimuli.values():
+            assert set(stimulus.symbols) <= names
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    for name in cfg.metrics.species:
+        assert f"PI_{name}" in header
