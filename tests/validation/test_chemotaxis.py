@@ -121,20 +121,20 @@ def test_adaptation_to_a_uniform_step():
 
 
 @pytest.mark.serial
-def test_no_front_at_rest_with_noise():
-    """No chemokine, 5 % noise on every membrane species: no front forms in 600 s.
+@pytest.mark.parametrize("level", [0.0, 0.025])
+def test_no_polarisation_at_rest_with_noise(level):
+    """No chemokine, or a uniform K_D, and 5 % noise on every membrane species: the
+    sphere stays unpolarised, PI(P) < 1e-3 after 600 s (models.md §4).
 
-    models.md asks PI < 1e-3 after 600 s. On this 2-D mesh (63 membrane nodes) the
-    noise alone gives PI ≈ 3e-3 at t = 0, and the rest state is weakly unstable:
-    PI grows by a factor e in about 1700 s (4.1e-3 at 600 s). What is asserted here
-    is that no front forms: PI stays two orders below a polarised cell's (≈ 0.63).
+    On the sphere (size 1 µm, 306 membrane nodes) the noise gives PI ≈ 1e-3 at t = 0.
+    (The 2-D disk's rest state is weakly unstable: see runs/chemotaxis_2d/README.md.)
     """
     noise = [f"species.{s}.noise=0.05" for s in ("K_m", "T_m", "P", "Rac_m", "Rho_m")]
-    history = run(
-        CASE_2D, [*COARSE, "time.end=600", "output.every=50", "stimulus.chemokine.mean=0", *noise]
-    )
-    assert history[0]["PI_P"] > 1e-4  # the noise is there at the start
-    assert history[-1]["PI_P"] < 1e-2 and history[-1]["PI_Rac_m"] < 2e-2
+    history = run(CASE_3D, ["mesh.size=1.0", "time.dt=2", "time.end=600", "output.every=100",
+                            f"stimulus.chemokine.mean={level!r}",
+                            "stimulus.chemokine.steepness=0", *noise])
+    assert history[0]["PI_P"] > 5e-4  # the noise is there at the start
+    assert history[-1]["PI_P"] < 1e-3
 
 
 @pytest.mark.serial
