@@ -3,9 +3,10 @@
 One monolithic Newton solve (PETSc SNES, exact Jacobian) per time step over all
 compartments. The matrix is a single ``kind="mpi"`` AIJ matrix with one block
 per compartment; the default linear solver is GMRES preconditioned by a
-multiplicative field split (cytosol | membrane) with algebraic multigrid (GAMG)
-on each field, which measured fastest and robust on the target problems. Any
-PETSc option can be overridden under this problem's options prefix.
+multiplicative field split (cytosol | membrane): algebraic multigrid (GAMG) on the
+cytosol, which measured fastest and robust on the target problems, and
+block-Jacobi/ILU(0) on the membrane (see ``_configure``). Any PETSc option can be
+overridden under this problem's options prefix.
 """
 
 from __future__ import annotations
