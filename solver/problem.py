@@ -33,6 +33,8 @@ _counter = itertools.count()
 
 #: Newton settings shared by every linear-solver family. ``snes_atol`` is an
 #: absolute residual (µM·µm³/s); conserved totals drift at most by about dt·atol.
+#: ``snes_stol`` stops when the Newton update is round-off relative to the state,
+#: near steady states where the residual cannot fall below round-off.
 NEWTON_DEFAULTS = {
     "snes_type": "newtonls",
     "snes_linesearch_type": "basic",
