@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -49,10 +48,10 @@ from petsc4py import PETSc
 import dolfinx
 import dolfinx.fem.petsc
 import gmsh
-import numpy as np
 import ufl
 from dolfinx import fem
 from dolfinx.io import gmsh as gmshio
+from timing import peak_rss_mib, step_statistics
 
 CYTOSOL, MEMBRANE = 1, 2
 D_C, D_M = 1.0, 0.1
@@ -83,19 +82,6 @@ def ball(comm: MPI.Comm, size: float):
     if comm.rank == 0:
         gmsh.finalize()
     return data.mesh, data.facet_tags
-
-
-def max_over_ranks(comm: MPI.Comm, values: list[float]) -> list[float]:
-    """Element-wise maximum over ranks (every rank has the same number of values)."""
-    local = np.asarray(values, dtype=np.float64)
-    result = np.empty_like(local)
-    comm.Allreduce(local, result, op=MPI.MAX)
-    return result.tolist()
-
-
-def peak_rss_mib(comm: MPI.Comm) -> tuple[float, float]:
-    mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    return comm.allreduce(mine, op=MPI.SUM), comm.allreduce(mine, op=MPI.MAX)
 
 
 def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
@@ -264,7 +250,6 @@ def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
     }
     assembly = timed["residual"] + timed["jacobian"]
     peak_sum, peak_max = peak_rss_mib(comm)
-    n_newton, n_krylov = int(sum(newton)), int(sum(krylov))
     record = {
         "code": "baseline_dolfinx",
         "versions": {"dolfinx": dolfinx.__version__, "petsc": PETSc.Sys.getVersion()},
@@ -279,30 +264,10 @@ def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
         },
         "dt": DT,
         "steps": steps,
-        "steps_done": done,
-        "converged": done == steps and reasons[-1].startswith("CONVERGED"),
         "setup_s": setup,
-        "first_step_s": first_step,
-        "step_s": rest / (done - 1) if done > 1 else float("nan"),
-        "step_s_median": float(np.median(step_times[1:])) if done > 1 else float("nan"),
-        "step_s_min": float(np.min(step_times[1:])) if done > 1 else float("nan"),
-        "step_s_max": float(np.max(step_times[1:])) if done > 1 else float("nan"),
-        # CPU seconds per step (max over ranks; less sensitive to other loads than wall time)
-        "step_cpu_s": comm.allreduce(float(np.mean(cpu_times[1:])), op=MPI.MAX)
-        if done > 1
-        else float("nan"),
-        "newton_total": n_newton,
-        "newton_per_step": n_newton / done,
-        "krylov_total": n_krylov,
-        "krylov_per_newton": n_krylov / max(n_newton, 1),
-        "snes_reasons": {r: reasons.count(r) for r in sorted(set(reasons))},
-        # per step (rank 0 wall, max-over-ranks CPU): to compare codes over the same steps
-        "by_step": {
-            "wall_s": step_times,
-            "cpu_s": max_over_ranks(comm, cpu_times),
-            "newton": newton,
-            "krylov": krylov,
-        },
+        **step_statistics(
+            comm, steps, first_step, rest, step_times, cpu_times, newton, krylov, reasons
+        ),
         "timers_s": {
             "residual_assembly": timed["residual"],
             "jacobian_assembly": timed["jacobian"],

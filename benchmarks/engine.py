@@ -22,10 +22,8 @@ history once per step) and the rest of the SNES solve (≈ the linear solves).
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
-import resource
 import sys
 import time
 import tomllib
@@ -45,28 +43,10 @@ from petsc4py import PETSc  # noqa: E402
 
 import dolfinx  # noqa: E402
 import numpy as np  # noqa: E402
+from timing import code_digest, peak_rss_mib, step_statistics  # noqa: E402
 
 import solver.simulation as simulation  # noqa: E402
 from solver.config import from_dict  # noqa: E402
-
-
-def code_digest(data: bytes) -> bytes:
-    """What a source file executes: its AST without docstrings (comments drop out too)."""
-    try:
-        tree = ast.parse(data)
-    except SyntaxError:
-        return data
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree).encode()
 
 
 def source_hash() -> str:
@@ -145,20 +125,6 @@ class _Timed:
         setattr(self.owner, self.name, self.original)
 
 
-def max_over_ranks(comm: MPI.Comm, values: list[float]) -> list[float]:
-    """Element-wise maximum over ranks (every rank has the same number of values)."""
-    local = np.asarray(values, dtype=np.float64)
-    result = np.empty_like(local)
-    comm.Allreduce(local, result, op=MPI.MAX)
-    return result.tolist()
-
-
-def peak_rss_mib(comm: MPI.Comm) -> tuple[float, float]:
-    """(sum over ranks, largest rank) of the peak resident set size, MiB."""
-    mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    return comm.allreduce(mine, op=MPI.SUM), comm.allreduce(mine, op=MPI.MAX)
-
-
 def run(
     size: float,
     steps: int,
@@ -218,7 +184,6 @@ def run(
             rest_start = time.perf_counter()
     comm.Barrier()
     rest = time.perf_counter() - rest_start if len(step_times) > 1 else float("nan")
-    done = len(step_times)
     final = sim.totals()
 
     # engine timers over steps 2..N, max over ranks (the slowest rank sets the pace)
@@ -230,8 +195,6 @@ def run(
     solve_rest = timers["snes"] - timers["residual"] - timers["jacobian"]
     peak_sum, peak_max = peak_rss_mib(comm)
     pool = "pool_c+m"
-    n_newton = int(sum(newton))
-    n_krylov = int(sum(krylov))
     record = {
         "code": "engine",
         "versions": {"dolfinx": dolfinx.__version__, "petsc": PETSc.Sys.getVersion()},
@@ -244,30 +207,10 @@ def run(
         "dofs": blocks,
         "dt": DT,
         "steps": steps,
-        "steps_done": done,
-        "converged": done == steps and reasons[-1].startswith("CONVERGED"),
         "setup_s": setup,
-        "first_step_s": first_step,
-        "step_s": rest / (done - 1) if done > 1 else float("nan"),
-        "step_s_median": float(np.median(step_times[1:])) if done > 1 else float("nan"),
-        "step_s_min": float(np.min(step_times[1:])) if done > 1 else float("nan"),
-        "step_s_max": float(np.max(step_times[1:])) if done > 1 else float("nan"),
-        # CPU seconds per step (max over ranks; less sensitive to other loads than wall time)
-        "step_cpu_s": comm.allreduce(float(np.mean(cpu_times[1:])), op=MPI.MAX)
-        if done > 1
-        else float("nan"),
-        "newton_total": n_newton,
-        "newton_per_step": n_newton / done,
-        "krylov_total": n_krylov,
-        "krylov_per_newton": n_krylov / max(n_newton, 1),
-        "snes_reasons": {r: reasons.count(r) for r in sorted(set(reasons))},
-        # per step (rank 0 wall, max-over-ranks CPU): to compare codes over the same steps
-        "by_step": {
-            "wall_s": step_times,
-            "cpu_s": max_over_ranks(comm, cpu_times),
-            "newton": newton,
-            "krylov": krylov,
-        },
+        **step_statistics(
+            comm, steps, first_step, rest, step_times, cpu_times, newton, krylov, reasons
+        ),
         # seconds over steps 2..N
         "timers_s": {
             "residual_assembly": timers["residual"],

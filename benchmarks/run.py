@@ -20,7 +20,6 @@ disturbed by other loads on a shared machine.
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime
 import hashlib
 import json
@@ -37,6 +36,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+from timing import code_digest  # noqa: E402
 
 #: gmsh mesh sizes (µm) of the unit ball → unknowns (cytosol + membrane vertices),
 #: calibrated on this generator (gmsh 4.15, HXT): 0.077 → 9 963, 0.041 → 51 855,
@@ -83,25 +84,6 @@ def machine() -> dict:
         "python": platform.python_version(),
         "load_average_at_start": load,
     }
-
-
-def code_digest(data: bytes) -> bytes:
-    """What a source file executes: its AST without docstrings (comments drop out too)."""
-    try:
-        tree = ast.parse(data)
-    except SyntaxError:
-        return data
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree).encode()
 
 
 def engine_sources() -> dict:
