@@ -184,13 +184,6 @@ class Simulation:
     def blocks(self):
         return self.forms.blocks
 
-    def field(self, name: str) -> tuple[fem.Function, int]:
-        """The blocked function holding species ``name`` and its component index."""
-        for b in self.blocks:
-            if name in b.species:
-                return b.u, b.index(name)
-        raise KeyError(name)
-
     def species_function(self, name: str) -> fem.Function:
         """A new scalar P1 function with the current values of species ``name``."""
         for b in self.blocks:
@@ -282,7 +275,6 @@ class Simulation:
         self,
         out_dir: Path | None = None,
         overwrite: bool = False,
-        extra_record: dict[str, Any] | None = None,
     ) -> RunResult:
         """Integrate to ``time.end``, writing outputs to ``out_dir`` (or only in memory if None)."""
         cfg = self.config
@@ -323,7 +315,6 @@ class Simulation:
                 "mpi_ranks": self.comm.size,
                 "unknowns": self.problem.unknowns,
                 "mesh": meshing.summary(self.geometry.tagged),
-                **(extra_record or {}),
             }
             io.write_run_json(out_dir / "run.json", record, self.comm)
 

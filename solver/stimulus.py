@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -201,7 +201,3 @@ class StimulusField:
             c["scale"].value = state.scale
             c["t"].value = t
         return state
-
-
-def with_events(stimulus: Stimulus, events: Sequence[StimulusEvent]) -> Stimulus:
-    return replace(stimulus, events=tuple(events))
