@@ -102,13 +102,15 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = run_config.load(args.config, args.overrides)
     out = args.out or cfg.output.dir or cfg.case_dir / "out"
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
+    comm = MPI.COMM_WORLD
+    # decided on rank 0 for all: before anything is built, so a refusal costs nothing
+    occupied = comm.bcast(out.exists() and any(out.iterdir()) if comm.rank == 0 else None)
+    if occupied and not args.overwrite:
         raise InputError(
             "output",
             f"output folder {str(out)!r} exists and is not empty; "
             "choose another with -o, or pass --overwrite to replace it",
         )
-    comm = MPI.COMM_WORLD
     t0 = time.perf_counter()
     with Simulation(cfg, comm) as sim:
         _say(
