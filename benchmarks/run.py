@@ -111,9 +111,11 @@ def engine_sources() -> dict:
     return info
 
 
-def run_one(script: str, ranks: int, args: list[str], tag: str, timeout: float) -> dict:
+def run_one(
+    script: str, ranks: int, args: list[str], tag: str, timeout: float, folder: Path
+) -> dict:
     """Run ``script`` under mpiexec; return its JSON record or a failure record."""
-    out = RESULTS / f"{tag}.json"
+    out = folder / f"{tag}.json"
     out.unlink(missing_ok=True)
     cmd = [find_mpiexec(), "-n", str(ranks), sys.executable, str(HERE / script), *args]
     cmd += ["--json", str(out)]
@@ -121,7 +123,7 @@ def run_one(script: str, ranks: int, args: list[str], tag: str, timeout: float) 
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"  # ranks must not oversubscribe the cores with threads
-    log = RESULTS / f"{tag}.log"
+    log = folder / f"{tag}.log"
     print(f"--> {tag}: {' '.join(cmd[2:4])} {script} {' '.join(args)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with log.open("w") as f:
@@ -351,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(r > (os.cpu_count() or 1) for r in args.ranks):
         p.error(f"more ranks than cores ({os.cpu_count()}) would only measure oversubscription")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    # every run's record and log beside the summary: results/exchange/engine-0.041-n2.json
+    folder = args.out.parent / args.out.stem
+    folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     info = machine()
@@ -365,7 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         for ranks in args.ranks:
             tag = f"engine-{size:g}-n{ranks}"
             engine = run_one(
-                "engine.py", ranks, ["--size", str(size), "--steps", str(steps)], tag, args.timeout
+                "engine.py",
+                ranks,
+                ["--size", str(size), "--steps", str(steps)],
+                tag,
+                args.timeout,
+                folder,
             )
             runs.append(engine)
             unknowns = engine.get("unknowns")
@@ -382,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                     ["--size", str(size), "--steps", str(base_steps)],
                     f"baseline-{size:g}-n{ranks}",
                     args.timeout,
+                    folder,
                 )
                 runs.append(baseline)
                 if args.direct and ranks == 1:
@@ -391,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
                         ["--size", str(size), "--steps", str(base_steps), "--linear", "direct"],
                         f"engine-direct-{size:g}-n1",
                         args.timeout,
+                        folder,
                     )
                     runs.append(direct)
             rows.append(row_of(size, ranks, engine, baseline, note))
