@@ -32,8 +32,6 @@ fill::
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -51,7 +49,7 @@ import gmsh
 import ufl
 from dolfinx import fem
 from dolfinx.io import gmsh as gmshio
-from timing import peak_rss_mib, step_statistics
+from timing import peak_rss_mib, report, run_main, step_statistics
 
 CYTOSOL, MEMBRANE = 1, 2
 D_C, D_M = 1.0, 0.1
@@ -310,24 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--steps must be at least 2 (the first step is timed apart)")
     comm = MPI.COMM_WORLD
     record = run(args.size, args.steps, comm)
-    if comm.rank == 0:
-        text = json.dumps(record, indent=2)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n")
-        print(text, flush=True)
-    return 0 if record["converged"] else 1
+    return report(record, args.json, comm)
 
 
 if __name__ == "__main__":
-    try:
-        status = main()
-    except SystemExit:
-        raise
-    except BaseException:  # an error on one rank would leave the others waiting forever
-        import traceback
-
-        traceback.print_exc()
-        sys.stderr.flush()
-        MPI.COMM_WORLD.Abort(1)
-    sys.exit(status)
+    run_main(main)

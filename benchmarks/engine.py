@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 import tomllib
@@ -43,7 +42,7 @@ from petsc4py import PETSc  # noqa: E402
 
 import dolfinx  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import code_digest, peak_rss_mib, step_statistics  # noqa: E402
+from timing import code_digest, peak_rss_mib, report, run_main, step_statistics  # noqa: E402
 
 import solver.simulation as simulation  # noqa: E402
 from solver.config import from_dict  # noqa: E402
@@ -261,24 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         petsc[key.strip().lstrip("-")] = value.strip()
     comm = MPI.COMM_WORLD
     record = run(args.size, args.steps, args.linear, comm, petsc)
-    if comm.rank == 0:
-        text = json.dumps(record, indent=2)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n")
-        print(text, flush=True)
-    return 0 if record["converged"] else 1
+    return report(record, args.json, comm)
 
 
 if __name__ == "__main__":
-    try:
-        status = main()
-    except SystemExit:
-        raise
-    except BaseException:  # an error on one rank would leave the others waiting forever
-        import traceback
-
-        traceback.print_exc()
-        sys.stderr.flush()
-        MPI.COMM_WORLD.Abort(1)
-    sys.exit(status)
+    run_main(main)

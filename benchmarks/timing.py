@@ -7,7 +7,12 @@ the hand-written script's records have the same fields computed the same way.
 from __future__ import annotations
 
 import ast
+import json
 import resource
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
 
 from mpi4py import MPI
 
@@ -90,3 +95,27 @@ def step_statistics(
             "krylov": krylov,
         },
     }
+
+
+def report(record: dict, path: Path | None, comm: MPI.Comm) -> int:
+    """Print the record as JSON on rank 0 (and write it to ``path``); exit status."""
+    if comm.rank == 0:
+        text = json.dumps(record, indent=2)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + "\n")
+        print(text, flush=True)
+    return 0 if record["converged"] else 1
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Run a script's ``main``; an error on one rank aborts all (the others would wait forever)."""
+    try:
+        status = main()
+    except SystemExit:
+        raise
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(1)
+    sys.exit(status)
