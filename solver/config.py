@@ -185,6 +185,14 @@ class _Reader(StimulusTables):
             raise InputError(key, f"expected a finite value, got {value!r}")
         return result
 
+    def vector(
+        self, key: str, value: Any, expect: str | None, n: tuple[int, ...] = (2, 3)
+    ) -> tuple[float, ...]:
+        """A list of 2 or 3 values (a point or a direction), each converted like a quantity."""
+        if not isinstance(value, list) or len(value) not in n:
+            raise InputError(key, f"expected a list of {' or '.join(map(str, n))} numbers")
+        return tuple(self.quantity(f"{key}[{i}]", v, expect) for i, v in enumerate(value))
+
     def positive(self, key: str, value: Any, expect: str) -> float:
         result = self.quantity(key, value, expect)
         if result <= 0:
@@ -266,12 +274,7 @@ class _Reader(StimulusTables):
                 self.positive(f"mesh.semi_axes[{i}]", a, "length") for i, a in enumerate(axes)
             )
         if "center" in table:
-            center = table["center"]
-            if not isinstance(center, list) or len(center) not in (2, 3):
-                raise InputError("mesh.center", "expected a list of 2 or 3 lengths")
-            out["center"] = tuple(
-                self.quantity(f"mesh.center[{i}]", c, "length") for i, c in enumerate(center)
-            )
+            out["center"] = self.vector("mesh.center", table["center"], "length")
         if "order" in table:
             if table["order"] not in (1, 2):
                 raise InputError("mesh.order", f"expected 1 or 2, got {table['order']!r}")

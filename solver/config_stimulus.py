@@ -47,13 +47,6 @@ METRICS_KEYS = ("species", "stimulus", "correlations", "cap_angle")
 class StimulusTables:
     """Readers of ``[stimulus.NAME]`` (with its events) and ``[metrics]``."""
 
-    def vector(
-        self, key: str, value: Any, expect: str | None, n: tuple[int, ...] = (2, 3)
-    ) -> tuple[float, ...]:
-        if not isinstance(value, list) or len(value) not in n:
-            raise InputError(key, f"expected a list of {' or '.join(map(str, n))} numbers")
-        return tuple(self.quantity(f"{key}[{i}]", v, expect) for i, v in enumerate(value))
-
     def stimulus(
         self, name: str, table: Mapping[str, Any], known: set[str], mesh: Mapping[str, Any]
     ) -> Stimulus:
