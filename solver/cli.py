@@ -1,5 +1,7 @@
-"""Command line: ``polarity run|check``.
+"""Command line: ``polarity run|check|info`` and the subcommands of other modules.
 
+Each subcommand module listed in ``SUBCOMMANDS`` has ``register(subparsers)``, which
+adds its parser and sets ``handler`` (``args -> exit code``) with ``set_defaults``.
 Bad input gives one line on standard error naming the file, the key and what
 was expected, and exit code 2 (``--debug`` shows the traceback). Only rank 0
 prints.
@@ -8,6 +10,7 @@ prints.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import time
@@ -20,6 +23,12 @@ from solver.errors import InputError
 log = logging.getLogger("solver")
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+# A run stopped before its wall-time limit with a checkpoint written: continue it with
+# ``--restart`` (sysexits' EX_TEMPFAIL, "try again later"; batch scripts requeue on it).
+EXIT_STOPPED = 75
+
+# Modules with further subcommands (each defines ``register(subparsers)``).
+SUBCOMMANDS: tuple[str, ...] = ()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a run file and describe it, without solving")
     check.add_argument("config", type=Path)
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    run.set_defaults(handler=_run)
+    info.set_defaults(handler=_info)
+    check.set_defaults(handler=_check)
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(sub)
     return p
 
 
@@ -83,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.debug)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "info":
-            return _info(args)
-        return _check(args)
+        return args.handler(args)
     except InputError as err:
         if args.debug:
             raise
