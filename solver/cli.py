@@ -28,7 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 EXIT_STOPPED = 75
 
 # Modules with further subcommands (each defines ``register(subparsers)``).
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("solver.cli_inspect",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,15 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
 
-    info = sub.add_parser("info", help="summary of a finished or stopped run: polarity info OUT")
-    info.add_argument("out", type=Path, help="output folder of a run")
-
     check = sub.add_parser("check", help="validate a run file and describe it, without solving")
     check.add_argument("config", type=Path)
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     run.set_defaults(handler=_run)
-    info.set_defaults(handler=_info)
     check.set_defaults(handler=_check)
     for name in SUBCOMMANDS:
         importlib.import_module(name).register(sub)
@@ -178,63 +174,6 @@ def _check(args: argparse.Namespace) -> int:
     _say(f"mesh: {tagged.source}; {summary}")
     _say(f"cytosol measure {volume:.6g}, membrane measure {area:.6g} (um^d)")
     _say(f"unknowns: {unknowns}")
-    return EXIT_OK
-
-
-def _info(args: argparse.Namespace) -> int:
-    import json
-
-    from solver.io import read_metrics
-
-    record_path, metrics_path = args.out / "run.json", args.out / "metrics.csv"
-    if not record_path.is_file():
-        raise InputError(str(args.out), "not an output folder of polarity run (no run.json)")
-    try:
-        record = json.loads(record_path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(str(record_path), f"unreadable: {err}") from None
-    _say(
-        f"{args.out}: {record.get('status', '?')}"
-        + (f" ({record['reason']})" if record.get("reason") else "")
-    )
-    _say(
-        f"  case {record.get('source')}, {record.get('mpi_ranks')} rank(s), "
-        f"{record.get('unknowns')} unknowns"
-    )
-    if "t" in record:
-        wall = record.get("wall_time", {})
-        _say(
-            f"  t = {record['t']:g} s after {record.get('steps')} steps, "
-            f"{wall.get('run', float('nan')):.1f} s wall"
-        )
-    if not metrics_path.is_file():
-        return EXIT_OK
-    metrics = read_metrics(metrics_path)
-    if not metrics.get("t"):
-        return EXIT_OK
-    final = {k: v[-1] for k, v in metrics.items()}
-    _say(f"final values at t = {final['t']:g} s (µM·µm³ totals; angles in degrees):")
-    species = sorted({k.split("_", 1)[1] for k in final if k.startswith("PI_")})
-    readouts = ["PI", "angle", "FB", "loggain", "cap_fraction"]
-    if species:
-        _say("  " + f"{'species':<10}" + "".join(f"{r:>14}" for r in readouts))
-        for name in species:
-            cells = [final.get(f"{r}_{name}") for r in readouts]
-            _say(
-                "  "
-                + f"{name:<10}"
-                + "".join(f"{v:>14.4g}" if v is not None else f"{'-':>14}" for v in cells)
-            )
-    for key, value in final.items():
-        if key.startswith(("total_", "pool_", "corr_")):
-            _say(f"  {key:<32} {value:.10g}")
-    for name, marks in record.get("milestones", {}).items():
-        _say(
-            f"  PI of {name}: "
-            + ", ".join(
-                f"{k} = {v:g} s" if v is not None else f"{k} not reached" for k, v in marks.items()
-            )
-        )
     return EXIT_OK
 
 
