@@ -39,20 +39,35 @@ _SECTIONS = (
     "solver",
 )
 _MESH_KEYS = ("shape", "radius", "semi_axes", "size", "center", "file", "order")
-_TIME_KEYS = ("end", "dt", "scheme", "adaptive")
-_OUTPUT_KEYS = ("every", "dir", "progress")
-_SOLVER_KEYS = ("linear", "quadrature_degree", "petsc")
+_TIME_KEYS = ("end", "dt", "scheme", "adaptive", "rtol", "atol", "dt_min", "dt_max", "wall_time")
+_OUTPUT_KEYS = ("every", "dir", "progress", "checkpoint_every")
+_WALL_SUFFIX = "wall"  # checkpoint_every = "30 min wall": a wall-clock cadence
+_SOLVER_KEYS = ("linear", "quadrature_degree", "petsc", "mass")
+MASS_MATRICES = ("lumped", "consistent")
 _SPECIES_KEYS = ("compartment", "D", "initial", "noise")
 _REACTION_KEYS = ("equation", "rate", "on")
 
 
 @dataclass(frozen=True)
 class TimeConfig:
-    """Time interval and fixed-step integration (seconds)."""
+    """Time interval and integration (seconds).
+
+    ``dt`` is the step, or the first step when ``adaptive``: then the local error
+    estimate of each step is held below ``atol + rtol·|U|`` (µM or µM·µm) in the
+    root-mean-square over all unknowns, with steps between ``dt_min`` and ``dt_max``.
+    ``wall_time`` (s of wall clock since the start of the program) stops the run at
+    a step boundary before that limit, with a checkpoint.
+    """
 
     end: float
     dt: float
     scheme: str = "bdf2"
+    adaptive: bool = False
+    rtol: float = 1e-3
+    atol: float = 1e-6
+    dt_min: float = 1e-9
+    dt_max: float = math.inf
+    wall_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,15 +81,21 @@ class OutputConfig:
     every: float
     dir: Path | None
     progress: float = 10.0
+    #: simulated seconds between checkpoints (None: at every output time) ...
+    checkpoint_every: float | None = None
+    #: ... or seconds of wall clock between checkpoints (``"30 min wall"``)
+    checkpoint_wall: float | None = None
 
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """Linear solver family, quadrature degree of reaction terms, raw PETSc options."""
+    """Linear solver family, quadrature degree of reaction terms, raw PETSc options, and
+    the mass matrix of the time derivative (``lumped``: no undershoots, models.md §5.5)."""
 
     linear: str = "iterative"
     quadrature_degree: int = 4
     petsc: Mapping[str, str] = field(default_factory=dict)
+    mass: str = "lumped"
 
 
 @dataclass(frozen=True)
@@ -291,13 +312,36 @@ class _Reader(StimulusTables):
         scheme = table.get("scheme", "bdf2")
         if scheme not in SCHEMES:
             raise InputError("time.scheme", f"expected one of {', '.join(SCHEMES)}, got {scheme!r}")
-        if table.get("adaptive", False) is not False:
-            raise InputError(
-                "time.adaptive",
-                "adaptive time stepping is not available in this "
-                "version; remove the key or set it to false (fixed dt)",
-            )
-        return TimeConfig(end=end, dt=min(dt, end), scheme=scheme)
+        adaptive = table.get("adaptive", False)
+        if not isinstance(adaptive, bool):
+            raise InputError("time.adaptive", f"expected true or false, got {adaptive!r}")
+        rtol = self.positive("time.rtol", table.get("rtol", 1e-3), "dimensionless")
+        atol = self.positive("time.atol", table.get("atol", 1e-6), None)
+        dt_min = self.positive("time.dt_min", table.get("dt_min", 1e-9 * end), "time")
+        dt_max = self.positive("time.dt_max", table["dt_max"], "time") if "dt_max" in table else end
+        if dt_min > min(dt, dt_max):
+            raise InputError("time.dt_min", f"expected at most dt and dt_max, got {dt_min:g} s")
+        if not adaptive:
+            for key in ("rtol", "atol", "dt_min", "dt_max"):
+                if key in table:
+                    raise InputError(f"time.{key}", "only used with time.adaptive = true")
+        wall = table.get("wall_time")
+        if wall is not None:
+            try:
+                wall = units.parse_duration(wall)
+            except units.UnitError as err:
+                raise InputError("time.wall_time", str(err)) from None
+        return TimeConfig(
+            end=end,
+            dt=min(dt, end),
+            scheme=scheme,
+            adaptive=adaptive,
+            rtol=rtol,
+            atol=atol,
+            dt_min=dt_min,
+            dt_max=min(dt_max, end),
+            wall_time=wall,
+        )
 
     def output(self, table: Mapping[str, Any], time: TimeConfig) -> OutputConfig:
         self.keys("output", table, _OUTPUT_KEYS)
@@ -311,7 +355,20 @@ class _Reader(StimulusTables):
         if folder is not None:
             folder = Path(str(folder))
             folder = folder if folder.is_absolute() else self.base_dir / folder
-        return OutputConfig(every=every, dir=folder, progress=progress)
+        sim_every = wall_every = None
+        cadence = table.get("checkpoint_every")
+        if isinstance(cadence, str) and cadence.strip().endswith(_WALL_SUFFIX):
+            text = cadence.strip()[: -len(_WALL_SUFFIX)].strip()
+            wall_every = self.positive("output.checkpoint_every", text, "time")
+        elif cadence is not None:
+            sim_every = self.positive("output.checkpoint_every", cadence, "time")
+        return OutputConfig(
+            every=every,
+            dir=folder,
+            progress=progress,
+            checkpoint_every=sim_every,
+            checkpoint_wall=wall_every,
+        )
 
     def solver(self, table: Mapping[str, Any]) -> SolverConfig:
         self.keys("solver", table, _SOLVER_KEYS)
@@ -332,7 +389,12 @@ class _Reader(StimulusTables):
                 raise InputError(f"solver.petsc.{k}", "expected a string, number or boolean")
             # a flag (true) is given without a value, as on PETSc's command line
             options[k.lstrip("-")] = ("" if v else "false") if isinstance(v, bool) else str(v)
-        return SolverConfig(linear=linear, quadrature_degree=degree, petsc=options)
+        mass = table.get("mass", "lumped")
+        if mass not in MASS_MATRICES:
+            raise InputError(
+                "solver.mass", f"expected one of {', '.join(MASS_MATRICES)}, got {mass!r}"
+            )
+        return SolverConfig(linear=linear, quadrature_degree=degree, petsc=options, mass=mass)
 
     def model(self, data: Mapping[str, Any], mesh: Mapping[str, Any]) -> Model:
         parameters = {}

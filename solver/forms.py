@@ -83,11 +83,15 @@ def build(
     geometry: CellGeometry,
     quadrature_degree: int = 4,
     extra_symbols: Mapping[str, object] | None = None,
+    lumped: bool = True,
 ) -> SystemForms:
     """Spaces, functions and compiled forms for ``model`` on ``geometry``.
 
     ``extra_symbols`` adds UFL expressions (on the cell mesh) that expressions may
-    use, such as stimulus fields.
+    use, such as stimulus fields. ``lumped``: the time derivative uses the lumped
+    (diagonal, vertex-quadrature) mass matrix, so that a positive source never drives
+    a neighbouring node negative (models.md §5.5); totals and pools are conserved
+    either way, since a lumped row sums to the consistent row's sum.
     """
     mesh, membrane = geometry.mesh, geometry.membrane
     entity_maps = [geometry.entity_map]
@@ -122,15 +126,17 @@ def build(
 
     linear: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
     history = []
+    lumping = {"quadrature_rule": "vertex", "quadrature_degree": 1} if lumped else {}
     for i, (b, v, du) in enumerate(zip(blocks, tests, trials, strict=True)):
         measure = measures[b.compartment]
+        mass = measure(metadata=lumping) if lumped else measure
         c0, c1, c2 = b.bdf
         stiffness = sum(
             b.diffusivity[k] * ufl.inner(ufl.grad(du[k]), ufl.grad(v[k]))
             for k in range(len(b.species))
         )
-        linear[i][i] = fem.form((c0 * ufl.inner(du, v) + stiffness) * measure)
-        history.append(fem.form(ufl.inner(c1 * b.history[0] + c2 * b.history[1], v) * measure))
+        linear[i][i] = fem.form(c0 * ufl.inner(du, v) * mass + stiffness * measure)
+        history.append(fem.form(ufl.inner(c1 * b.history[0] + c2 * b.history[1], v) * mass))
 
     # N: minus the production of each species, tested in its own row. Each reaction's
     # share of the Jacobian is constant (only parameters, no unknowns, no time) or not:

@@ -1,9 +1,9 @@
-"""Outputs: XDMF/HDF5 field time series, metrics.csv and run.json.
+"""Outputs: the output folder, metrics.csv and run.json.
 
-Layout of an output folder (the contract of DESIGN §5):
-``cytosol.xdmf/.h5`` and ``membrane.xdmf/.h5`` (one time series per compartment,
-one function per species, named after it), ``metrics.csv`` and ``run.json``.
-Only rank 0 writes the text files; the XDMF writers are collective.
+Layout of an output folder (the contract of DESIGN §5): ``cytosol.xdmf`` and
+``membrane.xdmf`` with their HDF5 data (one time series per compartment, one field
+per species, named after it: :mod:`solver.series`), ``metrics.csv``, ``run.json``
+and ``checkpoint/`` (:mod:`solver.checkpoint`). Only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -23,13 +23,8 @@ from mpi4py import MPI
 
 import dolfinx
 import numpy as np
-from dolfinx import fem
 
 from solver.errors import InputError
-from solver.forms import Block
-
-XINCLUDE_WRONG = "https://www.w3.org/2001/XInclude"
-XINCLUDE_RIGHT = "http://www.w3.org/2001/XInclude"
 
 
 def prepare_output_dir(path: Path, comm: MPI.Comm, overwrite: bool = False) -> Path:
@@ -57,57 +52,22 @@ def prepare_output_dir(path: Path, comm: MPI.Comm, overwrite: bool = False) -> P
     return path
 
 
-def fix_xinclude(path: Path) -> None:
-    """Write the standard XInclude namespace (``http://``) that every XDMF reader accepts."""
-    text = path.read_text()
-    if XINCLUDE_WRONG in text:
-        path.write_text(text.replace(XINCLUDE_WRONG, XINCLUDE_RIGHT))
+class MetricsWriter:
+    """``metrics.csv``: one row per output time; rank 0 writes, others ignore.
 
-
-class FieldWriter:
-    """Time series of one compartment's species in one XDMF file.
-
-    The block's function has one component per species; each component is
-    copied into a scalar P1 function named after its species before writing.
+    ``append`` continues an existing file (whose header is ``columns``).
     """
 
     def __init__(
-        self, path: Path, block: Block, derived: Mapping[str, fem.Function] | None = None
+        self, path: Path, columns: Sequence[str], comm: MPI.Comm, append: bool = False
     ) -> None:
-        self.path = path
-        self.u = block.u
-        mesh = block.space.mesh
-        self.file = dolfinx.io.XDMFFile(mesh.comm, str(path), "w")
-        self.file.write_mesh(mesh)
-        self.parts = []
-        for k, name in enumerate(block.species):
-            space, dofs = block.component(k)
-            self.parts.append((fem.Function(space, name=name), dofs))
-        self.derived = dict(derived or {})
-
-    def write(self, t: float) -> None:
-        for f, dofs in self.parts:
-            f.x.array[:] = self.u.x.array[dofs]
-            self.file.write_function(f, t)
-        for f in self.derived.values():
-            self.file.write_function(f, t)
-
-    def close(self) -> None:
-        self.file.close()
-        if self.u.function_space.mesh.comm.rank == 0:
-            fix_xinclude(self.path)
-
-
-class MetricsWriter:
-    """``metrics.csv``: one row per output time; rank 0 writes, others ignore."""
-
-    def __init__(self, path: Path, columns: Sequence[str], comm: MPI.Comm) -> None:
         self.columns = list(columns)
         self.file = None
         if comm.rank == 0:
-            self.file = path.open("w", newline="")
+            self.file = path.open("a" if append else "w", newline="")
             self.writer = csv.writer(self.file)
-            self.writer.writerow(self.columns)
+            if not append:
+                self.writer.writerow(self.columns)
             self.file.flush()
 
     def write(self, row: Mapping[str, float]) -> None:

@@ -16,15 +16,17 @@ from dolfinx import fem
 from dolfinx.la import InsertMode
 
 from solver import forms as system_forms
-from solver import io, meshing
+from solver import meshing
+from solver.checkpoint import restore
 from solver.config import RunConfig
 from solver.errors import InputError
 from solver.geometry import CellGeometry
-from solver.metrics import MembraneReadouts, flatten, milestones, readout_columns
+from solver.metrics import MembraneReadouts, flatten, milestones
 from solver.model import COORDINATES, TIME, Compartment, noise_field
+from solver.nodes import NodeLayout
 from solver.problem import Problem, SolveInfo
-from solver.stimulus import StimulusField, event_times, state_at
-from solver.timestepping import Clock, bdf_coefficients, output_times
+from solver.stimulus import StimulusField, state_at
+from solver.timestepping import StepControl, bdf_coefficients, local_error, order_of
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 class RunResult:
     """What a finished (or failed) run reports."""
 
-    status: str  # "completed" | "failed"
+    status: str  # "completed" | "stopped" (wall time, signal) | "failed"
     t: float
     steps: int
     reason: str = ""
@@ -71,15 +73,25 @@ class Simulation:
         for f in self.stimuli.values():
             symbols.update(f.expression(self.geometry.mesh))
         self.forms = system_forms.build(
-            model, self.geometry, config.solver.quadrature_degree, symbols
+            model,
+            self.geometry,
+            config.solver.quadrature_degree,
+            symbols,
+            lumped=config.solver.mass == "lumped",
         )
         self.problem = Problem(self.forms, config.solver.linear, config.solver.petsc)
         self.timings: dict[str, float] = {"setup": wallclock.perf_counter() - t0}
         self.pools = config.model.conserved_pools()
         self._weights = [self._lumped_mass(b) for b in self.forms.blocks]
         self._membrane_outputs()
+        self.layouts = {b.compartment.value: NodeLayout(b.space) for b in self.blocks}
+        self.size = max(float(np.ptp(self.geometry.mesh.geometry.x, axis=0).max()), 0.0)
+        self.size = self.comm.allreduce(self.size, op=MPI.MAX)
         self.t = 0.0
         self.dt_prev: float | None = None
+        self.past_times: list[float] = [0.0]  # times of U^n, U^{n-1}, U^{n-2} (s)
+        self.oldest: list[np.ndarray] | None = None  # U^{n-2} per block, for error estimates
+        self._coefficients = (0.0, 0.0, 0.0)
         self.history: list[dict[str, float]] = []
         self.set_initial()
 
@@ -97,13 +109,14 @@ class Simulation:
     def _membrane_outputs(self) -> None:
         """Stimuli sampled on the membrane (written with it) and the polarity read-outs."""
         self.derived: dict[str, tuple[fem.Function, fem.Expression]] = {}
+        self.derived_dofs = None  # their dofs' places in the membrane block
         self.readouts = None
         self.membrane = next(
             (b for b in self.blocks if b.compartment == Compartment.MEMBRANE), None
         )
         if self.membrane is None:
             return
-        space, _ = self.membrane.component(0)
+        space, self.derived_dofs = self.membrane.component(0)
         points = space.element.interpolation_points
         for f in self.stimuli.values():
             for name, expr in f.expression(self.geometry.membrane).items():
@@ -217,7 +230,7 @@ class Simulation:
             for h in b.history:
                 h.x.array[:] = b.u.x.array
         self.t = 0.0
-        self.dt_prev = None
+        self.restart_history()
         self.forms.time.value = 0.0
 
     def _lumped_mass(self, block) -> np.ndarray:
@@ -251,7 +264,18 @@ class Simulation:
     # -- stepping ----------------------------------------------------------------
     def step(self, dt: float) -> SolveInfo:
         """Advance by ``dt`` seconds with the configured scheme; on failure the state is kept."""
+        info = self.attempt(dt)
+        if info.converged:
+            self.accept(dt)
+        return info
+
+    def attempt(self, dt: float) -> SolveInfo:
+        """Solve the step from ``t`` to ``t + dt`` into ``u``, leaving the history as is.
+
+        Follow with :meth:`accept` or :meth:`revert`; a failed solve is reverted here.
+        """
         c = bdf_coefficients(self.config.time.scheme, dt, self.dt_prev)
+        self._coefficients = c
         for b in self.blocks:
             for const, value in zip(b.bdf, c, strict=True):
                 const.value = value
@@ -259,135 +283,130 @@ class Simulation:
         self.update_stimuli(self.t + dt)
         info = self.problem.solve()
         if not info.converged:
-            for b in self.blocks:
-                b.u.x.array[:] = b.history[0].x.array
-            self.forms.time.value = self.t
-            self.update_stimuli(self.t)
-            return info
+            self.revert()
+        return info
+
+    def revert(self) -> None:
+        """Undo an attempted step: ``u`` and the time go back to ``U^n`` at ``t``."""
+        for b in self.blocks:
+            b.u.x.array[:] = b.history[0].x.array
+        self.forms.time.value = self.t
+        self.update_stimuli(self.t)
+
+    def accept(self, dt: float) -> None:
+        """Make the attempted step the new state at ``t + dt``."""
+        self.oldest = [b.history[1].x.array.copy() for b in self.blocks]
         for b in self.blocks:
             b.history[1].x.array[:] = b.history[0].x.array
             b.history[0].x.array[:] = b.u.x.array
         self.t += dt
+        self.past_times = [self.t, *self.past_times][:3]
         self.dt_prev = dt
-        return info
+
+    def restart_history(self) -> None:
+        """Forget the past states: the next step is a one-step (backward Euler) start.
+
+        Used after a stimulus event, where the solution has a kink in time.
+        """
+        self.dt_prev = None
+        self.past_times = [self.t]
+        self.oldest = None
+
+    def order(self) -> int:
+        """Order of the next step (BDF2 starts with a backward-Euler step)."""
+        return order_of(self.config.time.scheme, self.dt_prev)
+
+    def local_error(self, control: StepControl) -> float | None:
+        """Weighted RMS of the local error estimate of the attempted step (collective).
+
+        None when the past states needed for an estimate are not there yet.
+        """
+        times = [self.forms.time.value.item(), *self.past_times]
+        order = self.order()
+        if len(times) < order + 2:
+            return None
+        total, count = 0.0, 0
+        for k, b in enumerate(self.blocks):
+            n = b.history[0].x.array.size - b.space.dofmap.index_map.num_ghosts * len(b.species)
+            states = [b.u.x.array, b.history[0].x.array, b.history[1].x.array]
+            if self.oldest is not None:
+                states.append(self.oldest[k])
+            error = local_error(order, self._coefficients, times, [x[:n] for x in states])
+            weighted = error * control.weights(states[0][:n], states[1][:n])
+            total += float(np.dot(weighted, weighted))
+            count += n
+        total, count = self.comm.allreduce(np.array([total, count]), op=MPI.SUM)
+        return float(np.sqrt(total / count))
+
+    def minimum(self) -> float:
+        """Smallest value of any species at any owned node of the attempted state (collective)."""
+        low = min(
+            (
+                float(b.u.x.array[: b.u.x.index_map.size_local * b.u.x.block_size].min(initial=0.0))
+                for b in self.blocks
+            ),
+            default=0.0,
+        )
+        return self.comm.allreduce(low, op=MPI.MIN)
+
+    # -- checkpoints -------------------------------------------------------------
+    def states(self) -> dict[str, list[np.ndarray]]:
+        """The integrator's history per compartment (U^n, U^{n-1}[, U^{n-2}]), owned nodes."""
+        out = {}
+        for k, b in enumerate(self.blocks):
+            owned = self.layouts[b.compartment.value].owned * len(b.species)
+            arrays = [b.history[0].x.array, b.history[1].x.array]
+            if self.oldest is not None:
+                arrays.append(self.oldest[k])
+            out[b.compartment.value] = [a[:owned].reshape(-1, len(b.species)) for a in arrays]
+        return out
+
+    def load_states(self, stored: Any, t: float, dt_prev: float | None, past: list[float]) -> None:
+        """Set the state from a checkpoint read with :func:`solver.checkpoint.read`.
+
+        Raises InputError when the checkpoint does not fit this run (species, mesh).
+        """
+        tolerance = 1e-8 * max(1.0, self.size)
+        oldest = []
+        for b in self.blocks:
+            name = b.compartment.value
+            block = stored.blocks.get(name)
+            if block is None or block.species != list(b.species):
+                raise InputError(
+                    str(stored.path),
+                    f"the {name} species of the checkpoint "
+                    f"({', '.join(block.species) if block else 'none'}) differ from the run "
+                    f"file's ({', '.join(b.species)})",
+                )
+            try:
+                arrays = restore(block, self.layouts[name], tolerance)
+            except ValueError as err:
+                raise InputError(str(stored.path), str(err)) from None
+            b.history[0].x.array[:] = arrays[0]
+            b.history[1].x.array[:] = arrays[1]
+            b.u.x.array[:] = arrays[0]
+            oldest.append(arrays[2] if len(arrays) > 2 else None)
+        self.oldest = oldest if all(o is not None for o in oldest) else None
+        self.t = t
+        self.dt_prev = dt_prev
+        self.past_times = list(past)
+        self.forms.time.value = t
+        self.update_stimuli(t)
 
     def run(
         self,
         out_dir: Path | None = None,
         overwrite: bool = False,
+        **options: Any,
     ) -> RunResult:
-        """Integrate to ``time.end``, writing outputs to ``out_dir`` (or only in memory if None)."""
-        cfg = self.config
-        start = wallclock.perf_counter()
-        times = output_times(cfg.time.end, cfg.output.every)
-        clock = Clock(
-            end=cfg.time.end,
-            dt=cfg.time.dt,
-            t=self.t,
-            milestones=times + event_times(cfg.model.stimuli),
-        )
-        writers: list[io.FieldWriter] = []
-        metrics = None
-        record: dict[str, Any] = {}
-        if out_dir is not None:
-            io.prepare_output_dir(out_dir, self.comm, overwrite)
-            for b in self.blocks:
-                derived = {n: f for n, (f, _) in self.derived.items()} if b is self.membrane else {}
-                writers.append(io.FieldWriter(out_dir / f"{b.compartment.value}.xdmf", b, derived))
-            columns = ["t", "dt", "newton_iterations", "linear_iterations", *self.totals()]
-            if self.readouts is not None:
-                m = cfg.metrics
-                columns += readout_columns(
-                    m.species,
-                    m.correlations,
-                    self.geometry.gdim,
-                    self.direction(0.0) is not None,
-                    f"{m.stimulus}_occupancy" in self.derived,
-                )
-            metrics = io.MetricsWriter(out_dir / "metrics.csv", columns, self.comm)
-            record = {
-                "status": "running",
-                "source": cfg.source,
-                "command": io.command_line(),
-                "config": cfg.document,
-                "resolved": self.resolved(),
-                "versions": io.versions(),
-                "mpi_ranks": self.comm.size,
-                "unknowns": self.problem.unknowns,
-                "mesh": meshing.summary(self.geometry.tagged),
-            }
-            io.write_run_json(out_dir / "run.json", record, self.comm)
+        """Integrate to ``time.end``, writing outputs to ``out_dir`` (or only in memory if None).
 
-        def output(info: SolveInfo | None, dt: float) -> dict[str, float]:
-            row = {
-                "t": self.t,
-                "dt": dt,
-                "newton_iterations": info.newton_iterations if info else 0,
-                "linear_iterations": info.linear_iterations if info else 0,
-                **self.observe(),
-            }
-            self.history.append(row)
-            for w in writers:
-                w.write(self.t)
-            if metrics:
-                metrics.write(row)
-            return row
+        ``options`` go to :class:`solver.runloop.RunLoop` (restart, wall_time, started,
+        overrides, handle_signals).
+        """
+        from solver.runloop import RunLoop
 
-        row = output(None, 0.0)
-        next_output = 1
-        steps = 0
-        status, reason = "completed", ""
-        last_progress = wallclock.perf_counter()
-        try:
-            while not clock.done:
-                dt = clock.next_step()
-                info = self.step(dt)
-                if not info.converged:
-                    status = "failed"
-                    reason = (
-                        f"Newton did not converge at t = {self.t:g} s with dt = {dt:g} s "
-                        f"({info.reason}); try a smaller time.dt"
-                    )
-                    break
-                clock.advance(dt)
-                self.t = clock.t
-                steps += 1
-                if next_output < len(times) and self.t >= times[next_output] - 1e-9 * dt:
-                    row = output(info, dt)
-                    next_output += 1
-                now = wallclock.perf_counter()
-                if now - last_progress >= cfg.output.progress or clock.done:
-                    elapsed = now - start
-                    eta = elapsed * (cfg.time.end - self.t) / max(self.t, 1e-300)
-                    log.info(
-                        "t = %.6g / %.6g s  dt = %.3g s  Newton %d  wall %.1f s  ETA %.1f s",
-                        self.t,
-                        cfg.time.end,
-                        dt,
-                        info.newton_iterations,
-                        elapsed,
-                        eta,
-                    )
-                    last_progress = now
-        finally:
-            for w in writers:
-                w.close()
-            if metrics:
-                metrics.close()
-        wall = wallclock.perf_counter() - start
-        result = RunResult(status, self.t, steps, reason, wall, out_dir, row)
-        if out_dir is not None:
-            record.update(
-                status=status,
-                reason=reason,
-                t=self.t,
-                steps=steps,
-                wall_time={"setup": self.timings["setup"], "run": wall},
-                final=row,
-                milestones=self.milestones(),
-            )
-            io.write_run_json(out_dir / "run.json", record, self.comm)
-        return result
+        return RunLoop(self, out_dir, overwrite, **options).execute()
 
     def resolved(self) -> dict[str, Any]:
         """The run's values in solver units (µm, s, µM, µM·µm), as used."""
@@ -395,7 +414,18 @@ class Simulation:
         return {
             "units": {"length": "um", "time": "s", "cytosol": "uM", "membrane": "uM*um"},
             "mesh": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.mesh.items()},
-            "time": {"end": cfg.time.end, "dt": cfg.time.dt, "scheme": cfg.time.scheme},
+            "time": {
+                "end": cfg.time.end,
+                "dt": cfg.time.dt,
+                "scheme": cfg.time.scheme,
+                "adaptive": cfg.time.adaptive,
+                **(
+                    {k: getattr(cfg.time, k) for k in ("rtol", "atol", "dt_min", "dt_max")}
+                    if cfg.time.adaptive
+                    else {}
+                ),
+            },
+            "mass_matrix": cfg.solver.mass,
             "output_every": cfg.output.every,
             "parameters": dict(model.parameters),
             "species": {

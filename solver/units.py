@@ -217,3 +217,47 @@ def solver_unit_of(quantity: Any) -> str:
     if down:
         text += "/" + (down[0] if len(down) == 1 else "(" + "*".join(down) + ")")
     return text
+
+
+# Slurm's time formats: MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
+_CLOCK = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
+_COMPACT = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+    r"(?:(\d+(?:\.\d+)?)s)?$"
+)
+
+
+def parse_duration(value: str | float | int) -> float:
+    """A wall-clock duration in seconds.
+
+    Accepts seconds as a number, Slurm's ``MM:SS``, ``HH:MM:SS`` and ``D-HH[:MM[:SS]]``,
+    compact ``2h``,
+    ``1h30m``, ``90m``, ``45s``, and any pint time (``"2 h"``, ``"90 min"``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise UnitError(f"expected a duration such as '2h', '1:30:00' or '90 min', got {value!r}")
+    text = str(value).strip().replace(" ", "") if isinstance(value, str) else None
+    seconds = None
+    clock = text is not None and (":" in text or "-" in text[1:])
+    if clock and (m := _CLOCK.match(text)):
+        days, first, second, third = m.groups()
+        fields = [int(g) for g in (first, second, third) if g is not None]
+        if days is None:  # MM:SS or HH:MM:SS
+            fields = [0] * (3 - len(fields)) + fields
+        else:  # D-HH, D-HH:MM, D-HH:MM:SS
+            fields += [0] * (3 - len(fields))
+        hours, minutes, secs = fields
+        seconds = ((int(days or 0) * 24 + hours) * 60 + minutes) * 60.0 + secs
+    elif text and (m := _COMPACT.match(text)) and any(m.groups()):
+        d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
+    else:
+        try:
+            seconds = to_solver_units(value, "time")
+        except UnitError:
+            raise UnitError(
+                f"expected a duration such as '2h', '1h30m', '1:30:00' or '90 min', got {value!r}"
+            ) from None
+    if not seconds > 0:
+        raise UnitError(f"expected a positive duration, got {value!r}")
+    return seconds
