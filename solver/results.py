@@ -172,16 +172,17 @@ def read_series(path: Path) -> Series:
         data(topology, "topology").astype(np.int64),
     )
     for collection in domain.findall("Grid[@GridType='Collection']"):
-        entries: dict[float, str] = {}
+        # the function's name is its attribute's (the collection may carry another)
         for grid in collection.findall("Grid"):
             time, attribute = grid.find("Time"), grid.find("Attribute")
             if time is None or attribute is None:
                 continue
             item = attribute.find("DataItem")
             if item is not None and item.text:
-                entries[float(time.get("Value", "nan"))] = item.text.strip()
-        name = collection.get("Name", "")
-        series.fields[name] = sorted(entries.items())
+                entries = series.fields.setdefault(attribute.get("Name", ""), [])
+                entries.append((float(time.get("Value", "nan")), item.text.strip()))
+    for name, entries in series.fields.items():
+        series.fields[name] = sorted(dict(entries).items())  # a time written twice: last
     return series
 
 
