@@ -154,11 +154,11 @@ except NameError:  # executed without a file name (some GUI paths)
     HERE = SETTINGS["folder"]
 
 
-def _functions(xdmf):
-    """Names of the functions (temporal collections) of an XDMF file, in file order."""
+def _collections(xdmf):
+    """The function names in each temporal collection of an XDMF file, in file order."""
     domain = ET.parse(xdmf).getroot().find("Domain")
     return [
-        g.find("Grid/Attribute").get("Name")
+        set(a.get("Name") for a in g.iter("Attribute"))
         for g in domain.findall("Grid")
         if g.get("GridType") == "Collection"
     ]
@@ -167,18 +167,20 @@ def _functions(xdmf):
 def field(compartment, name):
     """One function of <compartment>.xdmf, read with the Xdmf3 reader, as one dataset.
 
-    The reader gives one block per function (unnamed, in file order), or a plain
-    dataset when the file holds a single function.
+    The reader gives one block per temporal collection (unnamed, in file order;
+    a collection holds one function or several), or a plain dataset when the file
+    holds a single collection.
     """
     path = os.path.join(HERE, compartment + ".xdmf")
     reader = Xdmf3ReaderT(registrationName=compartment + ".xdmf", FileName=[path])
-    names = _functions(path)
-    if len(names) == 1:
+    collections = _collections(path)
+    if len(collections) == 1:
         return reader
+    index = [i for i, names in enumerate(collections) if name in names][0]
     block = ExtractBlock(
         registrationName=compartment + ": " + name,
         Input=reader,
-        Selectors=["/Root/Block%d" % names.index(name), "/Root/" + name],
+        Selectors=["/Root/Block%d" % index, "/Root/" + name],
     )
     return MergeBlocks(registrationName=name, Input=block)
 
@@ -269,6 +271,7 @@ def build():
     if SETTINGS["dim"] == 2:
         outside.LineWidth = 6.0
         outside.RenderLinesAsTubes = 1
+        outside.Position = [0.0, 0.0, 0.01 * SETTINGS["radius"]]  # above the cytosol
     clock = AnnotateTime(registrationName="time")
     clock.Format = "t = {time:g} s"
     shown_clock = Show(clock, view)

@@ -173,14 +173,16 @@ def read_series(path: Path) -> Series:
     )
     for collection in domain.findall("Grid[@GridType='Collection']"):
         # the function's name is its attribute's (the collection may carry another)
+        # (a collection holds one function, or several written together)
         for grid in collection.findall("Grid"):
-            time, attribute = grid.find("Time"), grid.find("Attribute")
-            if time is None or attribute is None:
+            time = grid.find("Time")
+            if time is None:
                 continue
-            item = attribute.find("DataItem")
-            if item is not None and item.text:
-                entries = series.fields.setdefault(attribute.get("Name", ""), [])
-                entries.append((float(time.get("Value", "nan")), item.text.strip()))
+            for attribute in grid.findall("Attribute"):
+                item = attribute.find("DataItem")
+                if item is not None and item.text:
+                    entries = series.fields.setdefault(attribute.get("Name", ""), [])
+                    entries.append((float(time.get("Value", "nan")), item.text.strip()))
     for name, entries in series.fields.items():
         series.fields[name] = sorted(dict(entries).items())  # a time written twice: last
     return series

@@ -1,0 +1,109 @@
+"""Units and descriptions of the output fields: the table, and HDF5 attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mpi4py import MPI
+
+import h5py
+import numpy as np
+import pytest
+
+from solver import cli, config
+from solver.annotate import annotate_h5, field_table
+from solver.results import series_of
+
+RUN_FILE = """
+[mesh]
+shape = "disk"
+radius = "1 um"
+size = "0.5 um"
+
+[time]
+end = "0.2 s"
+dt = "0.1 s"
+
+[output]
+every = "0.1 s"
+
+[stimulus.chemokine]
+kind = "linear"
+mean = "25 nM"
+steepness = "10 %"
+direction = [1, 0]
+K_D = "50 nM"
+
+[species.c]
+compartment = "cytosol"
+D = "1 um^2/s"
+initial = 1
+
+[species.m]
+compartment = "membrane"
+initial = 0.2
+
+[reactions.bind]
+equation = "c -> m"
+rate = "c*chemokine_occupancy - 0.5*m"
+"""
+
+
+@pytest.fixture
+def small_run(tmp_shared: Path) -> tuple[Path, config.RunConfig]:
+    path = tmp_shared / "config.toml"
+    if MPI.COMM_WORLD.rank == 0:
+        path.write_text(RUN_FILE)
+    MPI.COMM_WORLD.barrier()
+    out = tmp_shared / "out"
+    assert cli.main(["run", str(path), "-o", str(out)]) == 0
+    return out, config.load(path)
+
+
+def test_field_table_units_and_descriptions():
+    cfg = config.from_dict(__import__("tomllib").loads(RUN_FILE))
+    table = field_table(cfg.model, ["chemokine", "chemokine_occupancy"])
+    assert set(table) == {"c", "m", "chemokine", "chemokine_occupancy"}
+    assert table["c"]["units"] == "uM" and table["c"]["compartment"] == "cytosol"
+    assert table["m"]["units"] == "uM*um" and table["m"]["compartment"] == "membrane"
+    assert table["chemokine"]["units"] == "uM"
+    assert table["chemokine_occupancy"]["units"] == "1"
+    assert "0.05" in table["chemokine_occupancy"]["description"]  # K_D in uM
+    assert "no diffusion" in table["m"]["description"]
+    assert all(v["description"] for v in table.values())
+
+
+def test_annotate_h5_is_idempotent(small_run):
+    out, cfg = small_run
+    comm = MPI.COMM_WORLD
+    membrane = series_of(out, "membrane")
+    derived = [n for n in membrane.fields if n not in cfg.model.species]
+    assert sorted(derived) == ["chemokine", "chemokine_occupancy"]
+    table = field_table(cfg.model, derived)
+    for _ in range(2):  # a restarted run annotates the same files again
+        annotate_h5(out, table, comm)
+    for compartment, names in (("cytosol", ["c"]), ("membrane", ["m", *derived])):
+        series = series_of(out, compartment)
+        files = {ref.split(":", 1)[0] for name in names for _, ref in series.fields[name]}
+        assert len(files) == 3  # t = 0, 0.1, 0.2
+        for file in files:
+            with h5py.File(out / file, "r") as f:
+                assert f.attrs["time_units"] == "s"
+                assert f.attrs["compartment"] == compartment
+                for name in names:
+                    attrs = f[name].attrs
+                    assert attrs["units"] == table[name]["units"]
+                    assert attrs["description"] == table[name]["description"]
+                    assert attrs["compartment"] == compartment
+                    assert np.all(np.isfinite(f[name][()]))
+        with h5py.File(out / f"{compartment}.h5", "r") as f:
+            assert f["Mesh"].attrs["length_units"] == "um"
+            assert f["Mesh/geometry"].attrs["length_units"] == "um"
+
+
+def test_annotate_h5_reports_a_broken_file_on_every_rank(tmp_shared):
+    if MPI.COMM_WORLD.rank == 0:
+        (tmp_shared / "membrane.h5").write_text("not HDF5")
+    MPI.COMM_WORLD.barrier()
+    with pytest.raises(RuntimeError, match="could not annotate"):
+        annotate_h5(tmp_shared, {}, MPI.COMM_WORLD)
