@@ -28,7 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 EXIT_STOPPED = 75
 
 # Modules with further subcommands (each defines ``register(subparsers)``).
-SUBCOMMANDS: tuple[str, ...] = ("solver.cli_inspect",)
+SUBCOMMANDS: tuple[str, ...] = ("solver.cli_inspect", "solver.cli_mesh")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from solver import config as run_config
-    from solver import meshing
+    from solver import mesh_report, meshing
     from solver.geometry import CellGeometry
 
     cfg = run_config.load(args.config, args.overrides)
@@ -163,16 +163,14 @@ def _check(args: argparse.Namespace) -> int:
         tagged = meshing.mesh_from_config(cfg.mesh, MPI.COMM_WORLD, cfg.base_dir)
     except meshing.MeshError as err:
         raise InputError(f"{cfg.source}: mesh", str(err)) from None
-    summary = meshing.summary(tagged)
     geometry = CellGeometry.from_tagged(tagged)
-    volume, area = geometry.measure()
     unknowns = 0
     for comp in model.compartments:
         n = len(model.in_compartment(comp))
         mesh = geometry.mesh if comp.value == "cytosol" else geometry.membrane
         unknowns += n * mesh.geometry.index_map().size_global
-    _say(f"mesh: {tagged.source}; {summary}")
-    _say(f"cytosol measure {volume:.6g}, membrane measure {area:.6g} (um^d)")
+    for line in mesh_report.report(tagged).lines():
+        _say(line)
     _say(f"unknowns: {unknowns}")
     return EXIT_OK
 

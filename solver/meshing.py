@@ -33,6 +33,8 @@ import dolfinx.mesh
 import gmsh
 import numpy as np
 
+from solver import mesh_shapes
+
 __all__ = [
     "CYTOSOL",
     "MEMBRANE",
@@ -48,24 +50,21 @@ __all__ = [
 
 CYTOSOL: int = 1  # cell tag of the cytosol (every cell)
 MEMBRANE: int = 2  # facet tag of the membrane (the boundary of the cell)
-SHAPES: tuple[str, ...] = ("disk", "ellipse", "sphere", "ellipsoid")  # what generate() meshes
+SHAPES: tuple[str, ...] = mesh_shapes.SHAPES  # what generate() meshes
 
 FILE_SHAPE = "file"  # ``shape`` of a ``[mesh]`` table that reads a file
 MESH_NAME, CELL_TAGS_NAME, FACET_TAGS_NAME = "mesh", "cell_tags", "facet_tags"  # XDMF grids
 MEMBRANE_GROUP, CYTOSOL_GROUP = "membrane", "cytosol"  # gmsh physical group names
 
 _ROOT = 0  # the rank that runs gmsh
-_SHAPE_DIM = {"disk": 2, "ellipse": 2, "sphere": 3, "ellipsoid": 3}
-_NUM_SEMI_AXES = {"ellipse": 2, "ellipsoid": 3}
 _MESH_SUFFIXES = (".msh", ".xdmf")
 _XDMF_MESH_NAMES = (MESH_NAME, "Grid")
-_SUPPORTED_ORDERS = (1, 2)
-_ALGORITHM_2D_FRONTAL_DELAUNAY = 6
-# HXT: quasi-uniform tets whose size halves with `size`, a better worst
-# element than Delaunay (1) after optimisation and 4x faster on a fine ball;
-# reproducible with gmsh's default of one thread.
-_ALGORITHM_3D_HXT = 10
 _PLANE_TOL = 1e-12  # |z| (µm) below which a 2-D mesh lies in the plane
+# keys of a [mesh] table besides shape and size, by shape
+_CONFIG_KEYS = {
+    name: (*mesh_shapes.SHAPE_LENGTHS[name], "center", "order", "inner_size", "grading")
+    for name in SHAPES
+}
 
 
 class MeshError(ValueError):
@@ -139,88 +138,10 @@ def _membrane_tags(
     return dolfinx.mesh.meshtags(mesh, tdim - 1, exterior.astype(np.int32), MEMBRANE)
 
 
-def _validate_shape(
-    shape: str,
-    radius: float,
-    semi_axes: Sequence[float] | None,
-    size: float,
-    center: Sequence[float],
-    order: int,
-) -> tuple[float, ...]:
-    """Check :func:`generate`'s arguments; return the semi-axes (µm)."""
-    if shape not in SHAPES:
-        raise MeshError(f"unknown shape {shape!r}: expected one of {', '.join(SHAPES)}")
-    if shape in _NUM_SEMI_AXES:
-        expected = _NUM_SEMI_AXES[shape]
-        if semi_axes is None or len(semi_axes) != expected:
-            raise MeshError(f"{shape}: expected {expected} semi_axes (µm), got {semi_axes!r}")
-        axes = tuple(float(a) for a in semi_axes)
-    else:
-        if semi_axes is not None:
-            raise MeshError(f"{shape}: takes a radius, not semi_axes={semi_axes!r}")
-        axes = (float(radius),) * _SHAPE_DIM[shape]
-    if min(axes) <= 0:
-        raise MeshError(f"{shape}: radius/semi-axes must be positive (µm), got {axes}")
-    if not size > 0:
-        raise MeshError(f"{shape}: size must be positive (µm), got {size!r}")
-    if size >= min(axes):
-        raise MeshError(
-            f"{shape}: size={size:g} µm is too coarse: it must be smaller "
-            f"than the smallest radius/semi-axis {min(axes):g} µm"
-        )
-    dim = _SHAPE_DIM[shape]
-    if len(center) not in (dim, 3) or (dim == 2 and len(center) == 3 and center[2] != 0):
-        raise MeshError(f"{shape}: center must have {dim} coordinates (µm), got {center!r}")
-    if order not in _SUPPORTED_ORDERS:
-        raise MeshError(f"{shape}: order must be one of {_SUPPORTED_ORDERS}, got {order!r}")
-    return axes
-
-
-def _build_geometry(shape: str, axes: tuple[float, ...], center: Sequence[float]) -> int:
-    """Add the shape to the current gmsh model (OCC); return its entity tag."""
-    occ = gmsh.model.occ
-    xc, yc = float(center[0]), float(center[1])
-    zc = float(center[2]) if len(center) > 2 else 0.0
-    if _SHAPE_DIM[shape] == 2:
-        # OCC requires rx >= ry: a taller-than-wide ellipse is a rotated one.
-        rx, ry = axes
-        # gmsh ignores xAxis unless zAxis is given too.
-        rotate = {"zAxis": [0.0, 0.0, 1.0], "xAxis": [0.0, 1.0, 0.0]} if ry > rx else {}
-        tag = occ.addDisk(xc, yc, 0.0, max(rx, ry), min(rx, ry), **rotate)
-    else:
-        tag = occ.addSphere(xc, yc, zc, 1.0)
-        occ.dilate([(3, tag)], xc, yc, zc, *axes)
-    occ.synchronize()
-    return tag
-
-
-def _mesh_shape(
-    shape: str, axes: tuple[float, ...], center: Sequence[float], size: float, order: int
-) -> None:
-    """Mesh the shape in the current gmsh model, with physical groups."""
-    dim = _SHAPE_DIM[shape]
-    tag = _build_geometry(shape, axes, center)
-    boundary = gmsh.model.getBoundary([(dim, tag)], oriented=False)
-    gmsh.model.addPhysicalGroup(dim, [tag], CYTOSOL, CYTOSOL_GROUP)
-    gmsh.model.addPhysicalGroup(dim - 1, [t for _, t in boundary], MEMBRANE, MEMBRANE_GROUP)
-    for option, value in (
-        ("Mesh.MeshSizeMin", size),
-        ("Mesh.MeshSizeMax", size),
-        ("Mesh.MeshSizeFromCurvature", 0),
-        ("Mesh.Algorithm", _ALGORITHM_2D_FRONTAL_DELAUNAY),
-        ("Mesh.Algorithm3D", _ALGORITHM_3D_HXT),
-        ("Mesh.Optimize", 1),
-    ):
-        gmsh.option.setNumber(option, value)
-    gmsh.model.mesh.generate(dim)
-    if order > 1:
-        gmsh.model.mesh.setOrder(order)
-
-
-def _on_root(
+def on_root(
     comm: MPI.Comm, name: str, build: Callable[[], Any], finish: Callable[[Any], TaggedMesh]
 ) -> TaggedMesh:
-    """Run ``build`` in a gmsh model on the root, then ``finish`` everywhere.
+    """Run ``build`` in a gmsh model on the root, then ``finish`` everywhere (collective).
 
     ``build`` returns (root only) a value broadcast to ``finish``, or raises
     :class:`MeshError`/gmsh's ``Exception``, which is raised on all ranks.
@@ -239,55 +160,89 @@ def _on_root(
         return finish(comm.bcast(info, root=_ROOT))
 
 
+def write_msh(path: Path | None) -> None:
+    """Save the meshed gmsh model (its physical groups only) to ``path`` (root only)."""
+    if path is not None:
+        gmsh.option.setNumber("Mesh.SaveAll", 0)
+        gmsh.write(str(path))
+
+
+def distribute_model(comm: MPI.Comm, dim: int, source: str) -> TaggedMesh:
+    """Distribute the gmsh model of the root (collective)."""
+    model = gmsh.model if comm.rank == _ROOT else None
+    data = dolfinx.io.gmsh.model_to_mesh(model, comm, _ROOT, gdim=dim)
+    return TaggedMesh(
+        data.mesh, _all_local_cells(data.mesh), _membrane_tags(data.mesh, data.facet_tags), source
+    )
+
+
 def generate(
     shape: str,
     comm: MPI.Comm,
     *,
-    radius: float = 1.0,
-    semi_axes: tuple[float, ...] | None = None,
     size: float,
+    radius: float | None = None,
+    semi_axes: Sequence[float] | None = None,
+    height: float | None = None,
+    dome_radius: float | None = None,
+    thickness: float | None = None,
+    length: float | None = None,
     center: Sequence[float] = (0.0, 0.0, 0.0),
     order: int = 1,
+    inner_size: float | None = None,
+    grading: float | None = None,
+    msh_file: str | Path | None = None,
 ) -> TaggedMesh:
-    """Mesh a disk, ellipse, sphere (ball) or ellipsoid with gmsh.
+    """Mesh a cell shape with gmsh (see :mod:`solver.mesh_shapes` for the shapes).
 
     Args:
         shape: One of :data:`SHAPES`.
         comm: Communicator to distribute the mesh on.
-        radius: Radius of a disk or sphere (µm).
+        size: Element size at the membrane (µm).
+        radius: Radius of a disk, sphere or capsule, or of the lamella of a
+            ``spread`` cell (µm; disk and sphere: 1 µm by default).
         semi_axes: ``(a, b)`` of an ellipse or ``(a, b, c)`` of an
             ellipsoid (µm), along x, y(, z).
-        size: Target element size (µm), uniform over the cell.
+        height, dome_radius, thickness: Of a ``spread`` cell (µm): height and
+            base radius of its dome, thickness of its lamella.
+        length: End-to-end length of a ``capsule`` (µm).
         center: Centre of the cell (µm); a 2-D shape lies in z = 0.
         order: Geometry order of the cells (1 or 2).
+        inner_size: Element size deep inside (µm); default ``size`` (uniform).
+        grading: Distance (µm) over which sizes grow from ``size`` to
+            ``inner_size`` (default 3 µm).
+        msh_file: If given, the root also saves the gmsh mesh there (.msh).
 
     Returns:
         The mesh (gdim = 2 for disk/ellipse, 3 otherwise) with tags.
+
+    Raises:
+        MeshError: naming the shape, for arguments that describe no valid cell.
     """
-    axes = _validate_shape(shape, radius, semi_axes, size, center, order)
-
-    def numbers(values: Sequence[float]) -> str:
-        return f"({', '.join(f'{v:g}' for v in values)})"
-
-    extent = f"semi_axes={numbers(axes)}" if shape in _NUM_SEMI_AXES else f"radius={radius:g}"
-    source = (
-        f"generated {shape} {extent} size={size:g}"
-        + (f" center={numbers(center)}" if any(center) else "")
-        + (f" order={order}" if order != 1 else "")
-    )
-    dim = _SHAPE_DIM[shape]
-
-    def finish(_: Any) -> TaggedMesh:
-        model = gmsh.model if comm.rank == _ROOT else None
-        data = dolfinx.io.gmsh.model_to_mesh(model, comm, _ROOT, gdim=dim)
-        return TaggedMesh(
-            data.mesh,
-            _all_local_cells(data.mesh),
-            _membrane_tags(data.mesh, data.facet_tags),
-            source,
+    try:
+        cell = mesh_shapes.CellShape.from_arguments(
+            shape,
+            size=size,
+            center=center,
+            order=order,
+            inner_size=inner_size,
+            grading=grading,
+            radius=radius,
+            semi_axes=semi_axes,
+            height=height,
+            dome_radius=dome_radius,
+            thickness=thickness,
+            length=length,
         )
+    except mesh_shapes.ShapeError as exc:
+        raise MeshError(str(exc)) from None
+    source = cell.describe()
 
-    return _on_root(comm, source, lambda: _mesh_shape(shape, axes, center, size, order), finish)
+    def build() -> None:
+        cell.mesh((CYTOSOL, CYTOSOL_GROUP), (MEMBRANE, MEMBRANE_GROUP))
+        write_msh(None if msh_file is None else Path(msh_file))
+
+    return on_root(comm, source, build, lambda _: distribute_model(comm, cell.dim, source))
 
 
 def _prepare_msh(path: Path) -> int:
@@ -338,7 +293,7 @@ def _read_msh(path: Path, comm: MPI.Comm) -> TaggedMesh:
         data = dolfinx.io.gmsh.model_to_mesh(model, comm, _ROOT, gdim=tdim)
         return TaggedMesh(data.mesh, _all_local_cells(data.mesh), data.facet_tags, str(path))
 
-    return _on_root(comm, str(path), lambda: _prepare_msh(path), finish)
+    return on_root(comm, str(path), lambda: _prepare_msh(path), finish)
 
 
 def _xdmf_grids(path: Path) -> tuple[list[str], list[str]]:
@@ -478,8 +433,9 @@ def mesh_from_config(mesh_table: Mapping[str, Any], comm: MPI.Comm, base_dir: Pa
 
     ``shape`` is one of :data:`SHAPES` (with ``size``, ``semi_axes`` for an
     ellipse/ellipsoid, optionally ``radius`` (default 1 µm) for a disk/sphere,
-    ``center`` and ``order``) or ``"file"`` (with ``file``, relative to
-    ``base_dir`` unless absolute).
+    the lengths of a spread cell or capsule (defaults as ``polarity mesh``),
+    ``center``, ``order``, ``inner_size`` and ``grading``) or ``"file"`` (with
+    ``file``, relative to ``base_dir`` unless absolute).
 
     Raises:
         MeshError: naming the key, for a missing or unexpected key.
@@ -493,10 +449,10 @@ def mesh_from_config(mesh_table: Mapping[str, Any], comm: MPI.Comm, base_dir: Pa
         )
     if shape == FILE_SHAPE:
         required, optional = {"shape", "file"}, set()
-    elif shape in _NUM_SEMI_AXES:
-        required, optional = {"shape", "semi_axes", "size"}, {"center", "order"}
+    elif shape in mesh_shapes.NUM_SEMI_AXES:
+        required, optional = {"shape", "semi_axes", "size"}, set(_CONFIG_KEYS[shape])
     else:
-        required, optional = {"shape", "size"}, {"radius", "center", "order"}
+        required, optional = {"shape", "size"}, set(_CONFIG_KEYS[shape])
     missing = sorted(required - set(mesh_table))
     if missing:
         raise MeshError(f"[mesh] shape={shape!r}: missing key(s) {', '.join(missing)}")
