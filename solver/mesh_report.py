@@ -167,7 +167,7 @@ def report(tagged: TaggedMesh) -> MeshReport:
     membrane = tagged.facet_tags.find(MEMBRANE)
     membrane = membrane[membrane < facet_map.size_local]
     h_membrane = mesh.h(tdim - 1, membrane)
-    corners = mesh.geometry.x[mesh.geometry.dofmap[: cell_map.size_local, : tdim + 1]]
+    corners = mesh.geometry.x[mesh.geometry.dofmaps[0][: cell_map.size_local, : tdim + 1]]
     quality = element_quality(corners[:, :, : mesh.geometry.dim])
 
     def total(values: np.ndarray) -> float:
@@ -187,7 +187,7 @@ def report(tagged: TaggedMesh) -> MeshReport:
     return MeshReport(
         source=tagged.source,
         dim=tdim,
-        order=mesh.geometry.cmap.degree,
+        order=mesh.geometry.cmaps[0].degree,
         cells=cell_map.size_global,
         vertices=mesh.topology.index_map(0).size_global,
         membrane_facets=n_membrane,
