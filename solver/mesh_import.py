@@ -175,8 +175,11 @@ def _check_manifold(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     local = np.array([[0, 1], [1, 2], [2, 0]])
     directed = np.concatenate([triangles[:, pair] for pair in local])  # occurrence k: tri k % m
     keys = np.sort(directed, axis=1)
-    edges, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    n = len(points)
+    codes, inverse, counts = np.unique(
+        keys[:, 0] * n + keys[:, 1], return_inverse=True, return_counts=True
+    )
+    edges = np.stack([codes // n, codes % n], axis=1)
     if np.any(counts == 1):
         bad = edges[counts == 1]
         raise SurfaceError(
@@ -215,8 +218,8 @@ def _check_manifold(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         if np.array_equal(labels, before):
             break
     vertex_of_corner = triangles.reshape(-1)
-    fans = np.unique(np.stack([vertex_of_corner, labels], axis=1), axis=0)
-    vertices, fan_counts = np.unique(fans[:, 0], return_counts=True)
+    fans = np.unique(vertex_of_corner * (3 * m) + labels) // (3 * m)  # (vertex, fan) pairs
+    vertices, fan_counts = np.unique(fans, return_counts=True)
     if np.any(fan_counts > 1):
         bad = vertices[fan_counts > 1]
         raise SurfaceError(
@@ -278,20 +281,16 @@ def _candidate_pairs(p: np.ndarray) -> np.ndarray:
     flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]
     order = np.argsort(flat, kind="stable")
     ids, flat = ids[order], flat[order]
-    pairs = []
-    shift = 1
-    while shift < len(flat):
-        same = flat[shift:] == flat[:-shift]
-        if not same.any():
-            break
-        pairs.append(np.stack([ids[:-shift][same], ids[shift:][same]], axis=1))
-        shift += 1
-    if not pairs:
-        return np.empty((0, 2), np.int64)
-    pairs = np.unique(np.sort(np.concatenate(pairs), axis=1), axis=0)
-    a, b = pairs[:, 0], pairs[:, 1]
-    overlap = np.all((lo[a] <= hi[b]) & (lo[b] <= hi[a]), axis=1)
-    return pairs[overlap & (a != b)]
+    # every pair within a grid cell: entry i with the entries after it in its cell
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+    ends = np.r_[starts[1:], len(flat)]
+    later = np.repeat(ends, ends - starts) - np.arange(len(flat)) - 1
+    left = np.repeat(np.arange(len(flat)), later)
+    right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(later) - later, later)
+    a, b = np.minimum(ids[left], ids[right]), np.maximum(ids[left], ids[right])
+    keep = (a != b) & np.all((lo[a] <= hi[b]) & (lo[b] <= hi[a]), axis=1)
+    unique = np.unique(a[keep] * len(p) + b[keep])  # a pair may share several cells
+    return np.stack([unique // len(p), unique % len(p)], axis=1)
 
 
 def _orient(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
