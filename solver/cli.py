@@ -28,7 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 EXIT_STOPPED = 75
 
 # Modules with further subcommands (each defines ``register(subparsers)``).
-SUBCOMMANDS: tuple[str, ...] = ("solver.cli_inspect", "solver.cli_mesh")
+SUBCOMMANDS: tuple[str, ...] = ("solver.cli_sweep", "solver.cli_inspect", "solver.cli_mesh")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,206 @@
+"""Parameter sweeps: members equal separate runs, failures are recorded, array mode."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from mpi4py import MPI
+
+import pytest
+
+from solver import cli, sweep
+from solver import config as run_config
+from solver.errors import InputError
+from solver.simulation import Simulation
+
+WORLD = MPI.COMM_WORLD
+
+# A 2-D cell (disk of radius 1 µm) with a nonlinear exchange: cheap, and the final
+# state depends on both varied values.
+RUN_FILE = """
+[mesh]
+shape = "disk"
+radius = "1 um"
+size = "0.3 um"
+
+[time]
+end = "0.4 s"
+dt = "0.1 s"
+
+[output]
+every = "0.2 s"
+
+[parameters]
+k = "1 um/s"
+K = "0.5 uM"
+
+[species.c]
+compartment = "cytosol"
+D = "1 um^2/s"
+initial = "1 + 0.5*x"
+
+[species.m]
+compartment = "membrane"
+D = "0.1 um^2/s"
+initial = 0.2
+
+[reactions.bind]
+equation = "c -> m"
+rate = "k*c/(K + c) - 0.5*m"
+
+[metrics]
+species = ["m"]
+"""
+
+K_VALUES = ["0.5", "1", "2", "4"]
+
+
+def write_config(folder):
+    path = folder / "config.toml"
+    if WORLD.rank == 0:
+        path.write_text(RUN_FILE)
+    WORLD.barrier()
+    return path
+
+
+def test_values_split_at_top_level_commas_only():
+    assert sweep.split_values("0.5,1, 2") == ["0.5", "1", "2"]
+    assert sweep.split_values("[1,0],[0,1]") == ["[1,0]", "[0,1]"]
+    assert sweep.split_values("'2 1/s',\"3, 4\"") == ["'2 1/s'", '"3, 4"']
+
+
+@pytest.mark.parametrize(
+    "items, expected",
+    [
+        ([], "at least one --vary"),
+        (["parameters.k"], "expected key=v1,v2"),
+        (["parameters..k=1,2"], "malformed key"),
+        (["parameters.k=1,,2"], "empty value"),
+        (["parameters.k=1", "parameters.k=2"], "varied twice"),
+    ],
+)
+def test_malformed_vary_is_an_input_error(items, expected):
+    with pytest.raises(InputError, match=expected):
+        sweep.parse_vary(items)
+
+
+def test_members_are_the_cartesian_product_in_row_major_order(tmp_path):
+    plan = sweep.SweepPlan.from_args(tmp_path / "c.toml", ["time.end=1"], ["a.x=1,2,3", "b.y=u,v"])
+    assert plan.size == 6
+    assert plan.values(0) == {"a.x": "1", "b.y": "u"}
+    assert plan.values(1) == {"a.x": "1", "b.y": "v"}
+    assert plan.values(5) == {"a.x": "3", "b.y": "v"}
+    assert plan.overrides(3) == ["time.end=1", "a.x=2", "b.y=v"]
+    with pytest.raises(InputError, match="member"):
+        plan.values(6)
+
+
+def _separate_run(path, k: str) -> dict[str, float]:
+    cfg = run_config.load(path, [f"parameters.k={k}"])
+    with Simulation(cfg, WORLD) as sim:
+        result = sim.run(None)
+    assert result.status == "completed"
+    return result.final
+
+
+@pytest.mark.parametrize("group_size", sorted({1, WORLD.size}))
+def test_ensemble_equals_separate_runs(tmp_shared, group_size):
+    """Serially one group runs all 4 members; on 2 ranks, 2 groups of 1 or 1 group of 2."""
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    argv = ["sweep", str(path), "--vary", f"parameters.k={','.join(K_VALUES)}", "-o", str(out)]
+    assert cli.main([*argv, "--group-size", str(group_size)]) == 0
+    rows = sweep.read_table(out / sweep.TABLE)
+    assert [r["member"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["parameters.k"] for r in rows] == K_VALUES
+    assert {r["status"] for r in rows} == {"completed"}
+    compared = 0
+    for row, k in zip(rows, K_VALUES, strict=True):
+        expected = _separate_run(path, k)
+        for key, value in expected.items():
+            if key.startswith(("total_", "pool_", "PI_", "FB_")) or key == "t":
+                assert math.isclose(float(row[key]), value, rel_tol=1e-8, abs_tol=1e-12), key
+                compared += 1
+    assert compared >= 4 * 4
+    # the members differ: the sweep did vary k
+    assert len({round(float(r["total_m"]), 10) for r in rows}) == 4
+    for i in range(4):
+        assert (out / f"member_{i:03d}" / "run.json").is_file()
+        record = json.loads((out / "members" / f"{i:03d}.json").read_text())
+        assert record["status"] == "completed" and record["values"] == {"parameters.k": K_VALUES[i]}
+
+
+def test_a_bad_member_is_recorded_and_the_others_complete(tmp_shared, capsys):
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    argv = ["sweep", str(path), "--vary", "parameters.k=1,2", "--vary", "species.m.D=0.1,-1"]
+    assert cli.main([*argv, "-o", str(out)]) == cli.EXIT_FAILED
+    rows = sweep.read_table(out / sweep.TABLE)
+    status = {(r["parameters.k"], r["species.m.D"]): r["status"] for r in rows}
+    assert status == {
+        ("1", "0.1"): "completed",
+        ("1", "-1"): "invalid",
+        ("2", "0.1"): "completed",
+        ("2", "-1"): "invalid",
+    }
+    for r in rows:
+        if r["status"] == "invalid":
+            assert "species.m.D" in r["reason"] and "negative" in r["reason"]
+            assert r["total_m"] == ""
+        else:
+            assert r["reason"] == "" and float(r["total_m"]) > 0
+    assert not (out / "member_001").exists()
+    if WORLD.rank == 0:
+        assert "invalid: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--vary", "parameters.k=1,2", "--group-size", "3"], "--group-size"),
+        (["--vary", "parameters.k"], "--vary"),
+        (["--vary", "nosuchtable.k=1,2"], "no member is valid"),
+    ],
+)
+def test_a_malformed_sweep_exits_2_and_writes_nothing(tmp_shared, capsys, extra, expected):
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    assert cli.main(["sweep", str(path), *extra, "-o", str(out)]) == cli.EXIT_INPUT
+    assert not out.exists()
+    if WORLD.rank == 0:
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and expected in err and err.count("\n") == 1
+
+
+def test_an_occupied_output_folder_is_refused(tmp_shared):
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    if WORLD.rank == 0:
+        out.mkdir()
+        (out / "keep").write_text("x")
+    WORLD.barrier()
+    assert cli.main(["sweep", str(path), "--vary", "parameters.k=1", "-o", str(out)]) == 2
+    assert (out / "keep").is_file()
+
+
+def test_slurm_array_scripts_member_tasks_and_collection(tmp_shared):
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    argv = ["sweep", str(path), "--vary", "parameters.k=1,2,4", "-o", str(out)]
+    slurm = ["--slurm", "--ranks", "2", "--time", "00:20:00", "--sbatch=--partition=debug"]
+    assert cli.main([*argv, *slurm]) == 0
+    script = (out / "sweep.sbatch").read_text()
+    assert "#SBATCH --array=0-2" in script and "#SBATCH --ntasks=2" in script
+    assert "#SBATCH --time=00:20:00" in script and "#SBATCH --partition=debug" in script
+    assert '--member "$SLURM_ARRAY_TASK_ID"' in script and "parameters.k=1,2,4" in script
+    assert "--collect" in (out / "collect.sbatch").read_text()
+    assert "--dependency=afterany:" in (out / "submit.sh").read_text()
+    assert not (out / sweep.TABLE).exists()
+    # what one array task does, then the collection before the others have run
+    assert cli.main([*argv, "--member", "1"]) == 0
+    assert (out / "member_001" / "run.json").is_file()
+    assert cli.main([*argv, "--collect"]) == cli.EXIT_FAILED
+    rows = sweep.read_table(out / sweep.TABLE)
+    assert [r["status"] for r in rows] == ["missing", "completed", "missing"]
+    assert float(rows[1]["total_m"]) > 0
