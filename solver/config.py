@@ -23,7 +23,7 @@ from solver.model import COORDINATES, TIME, Compartment, Model, Reaction, Specie
 
 SCHEMES = ("euler", "bdf2")
 LINEAR_SOLVERS = ("iterative", "direct")
-MESH_SHAPES = ("sphere", "ellipsoid", "disk", "ellipse", "file")
+MESH_SHAPES = ("sphere", "ellipsoid", "disk", "ellipse", "spread", "capsule", "file")
 RESERVED = frozenset(COORDINATES) | {TIME} | CONSTANTS | FUNCTIONS
 
 _SECTIONS = (
@@ -38,7 +38,26 @@ _SECTIONS = (
     "metrics",
     "solver",
 )
-_MESH_KEYS = ("shape", "radius", "semi_axes", "size", "center", "file", "order")
+_MESH_KEYS = (
+    "shape",
+    "radius",
+    "semi_axes",
+    "height",
+    "dome_radius",
+    "thickness",
+    "length",
+    "size",
+    "inner_size",
+    "grading",
+    "center",
+    "file",
+    "order",
+)
+# lengths of a spread cell or a capsule (defaults: solver.mesh_shapes.SHAPE_DEFAULTS)
+_MESH_LENGTHS = {
+    "spread": ("radius", "height", "dome_radius", "thickness"),
+    "capsule": ("radius", "length"),
+}
 _TIME_KEYS = ("end", "dt", "scheme", "adaptive", "rtol", "atol", "dt_min", "dt_max", "wall_time")
 _OUTPUT_KEYS = ("every", "dir", "progress", "checkpoint_every")
 _WALL_SUFFIX = "wall"  # checkpoint_every = "30 min wall": a wall-clock cadence
@@ -282,9 +301,21 @@ class _Reader(StimulusTables):
         if "size" not in table:
             raise InputError("mesh.size", "missing: the target element size, e.g. '0.5 um'")
         out["size"] = self.positive("mesh.size", table["size"], "length")
-        if shape in ("sphere", "disk"):
-            if "semi_axes" in table:
-                raise InputError("mesh.semi_axes", f"not used by shape {shape!r}; use radius")
+        takes = _MESH_LENGTHS.get(
+            shape, ("semi_axes",) if shape in ("ellipse", "ellipsoid") else ("radius",)
+        )
+        for key in ("radius", "semi_axes", "height", "dome_radius", "thickness", "length"):
+            if key in table and key not in takes:
+                hint = "use radius" if takes == ("radius",) else f"it takes {', '.join(takes)}"
+                raise InputError(f"mesh.{key}", f"not used by shape {shape!r}; {hint}")
+        for key in ("inner_size", "grading"):
+            if key in table:
+                out[key] = self.positive(f"mesh.{key}", table[key], "length")
+        if shape in _MESH_LENGTHS:
+            for key in takes:
+                if key in table:
+                    out[key] = self.positive(f"mesh.{key}", table[key], "length")
+        elif shape in ("sphere", "disk"):
             out["radius"] = self.positive("mesh.radius", table.get("radius", 1.0), "length")
         else:
             axes = table.get("semi_axes")

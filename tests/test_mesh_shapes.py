@@ -246,3 +246,44 @@ def test_cli_bad_input_exit_code_2(tmp_shared, capsys, monkeypatch, argv, messag
     assert cli.main(argv) == 2
     if COMM.rank == 0:
         assert message in capsys.readouterr().err
+
+
+RUN_FILE = """
+[mesh]
+shape = "{shape}"
+{lengths}
+size = "0.5 um"
+inner_size = "0.8 um"
+
+[time]
+end = "1 s"
+dt = "0.1 s"
+
+[species.c]
+compartment = "cytosol"
+D = "1 um^2/s"
+initial = 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("shape", "lengths", "code", "message"),
+    [
+        ("spread", 'radius = "3 um"\nheight = "1.5 um"\nthickness = "500 nm"', 0, "spread"),
+        ("capsule", 'radius = "1 um"\nlength = "3 um"', 0, "capsule radius=1 length=3"),
+        ("sphere", 'radius = "1 um"\nheight = "1 um"', 2, "mesh.height: not used by shape"),
+        ("capsule", 'radius = "1 um"\nthickness = "1 um"', 2, "it takes radius, length"),
+        ("spread", 'radius = "1 um"\ndome_radius = "2 um"', 2, "dome_radius=2"),
+    ],
+)
+def test_run_file_shapes(tmp_shared, capsys, shape, lengths, code, message):
+    path = tmp_shared / "config.toml"
+    if COMM.rank == 0:
+        path.write_text(RUN_FILE.format(shape=shape, lengths=lengths))
+    COMM.barrier()
+    assert cli.main(["check", str(path)]) == code
+    if COMM.rank == 0:
+        captured = capsys.readouterr()
+        assert message in (captured.out if code == 0 else captured.err)
+        if code == 0:
+            assert "inner_size=0.8" in captured.out
