@@ -201,9 +201,10 @@ def colour(display, view, name, label, bounds, preset):
     bar.ComponentTitle = ""
     bar.TitleColor = [0.0, 0.0, 0.0]
     bar.LabelColor = [0.0, 0.0, 0.0]
+    bar.HorizontalTitle = 1
     bar.WindowLocation = "Any Location"
-    bar.Position = [0.88, 0.05 if "Cool" in preset else 0.55]
-    bar.ScalarBarLength = 0.38
+    bar.Position = [0.82, 0.05 if "Cool" in preset else 0.52]
+    bar.ScalarBarLength = 0.36
 
 
 def _unit(v):
@@ -277,9 +278,12 @@ def build():
     shown_clock = Show(clock, view)
     shown_clock.WindowLocation = "Upper Left Corner"
     shown_clock.Color = [0.0, 0.0, 0.0]
-    where = "gradient to the right" if SETTINGS["dim"] == 2 else "camera on the gradient axis"
+    if SETTINGS["dim"] == 2:
+        where = "%s direction to the right" % SETTINGS["reference"]
+    else:
+        where = "camera on the %s axis" % SETTINGS["reference"]
     note = Text(registrationName="view")
-    note.Text = "%s on the membrane; %s (%s)" % (species, where, SETTINGS["reference"])
+    note.Text = "%s on the membrane; %s" % (species, where)
     shown_note = Show(note, view)
     shown_note.WindowLocation = "Lower Left Corner"
     shown_note.Color = [0.0, 0.0, 0.0]
