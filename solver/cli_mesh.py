@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("surface", nargs="?", type=Path, help="with 'import': the surface file")
     p.add_argument("-o", "--out", type=Path, help="output mesh: FILE.msh or FILE.xdmf")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--binary", action="store_true", help="write .msh in gmsh's binary format")
     p.add_argument("--check", type=Path, metavar="FILE", help="report on a mesh file (.msh, .xdmf)")
     shape = p.add_argument_group("shape (µm)")
     shape.add_argument("--radius", help="disk, sphere, capsule; spread: lamella radius")
@@ -189,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 inner_size=given.get("inner_size"),
                 grading=given.get("grading"),
                 msh_file=msh_file,
+                msh_binary=args.binary,
             )
         else:
             if args.surface is not None:
@@ -206,7 +208,12 @@ def run(args: argparse.Namespace) -> int:
             if args.shape in ("ellipse", "ellipsoid") and "semi_axes" not in kwargs:
                 kwargs["semi_axes"] = SHAPE_DEFAULTS[args.shape]["semi_axes"]
             tagged = meshing.generate(
-                args.shape, comm, order=args.order, msh_file=msh_file, **kwargs
+                args.shape,
+                comm,
+                order=args.order,
+                msh_file=msh_file,
+                msh_binary=args.binary,
+                **kwargs,
             )
     except meshing.MeshError as err:
         raise InputError(f"polarity mesh {args.shape}", str(err)) from None

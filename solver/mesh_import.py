@@ -46,7 +46,7 @@ _MERGE_TOL = 1e-9  # relative to the bounding-box diagonal: points this close ar
 _CROSS_TOL = 1e-12  # relative: orientation tests closer to 0 count as touching, not crossing
 _PAIR_CHUNK = 200_000  # triangle pairs tested for crossings at once
 _MAX_SPAN = 5  # grid cells per axis a triangle may cover in the search for crossings
-_TRIANGLE = 2  # gmsh element type of a 3-node triangle
+_TRIANGLE, _TETRAHEDRON = 2, 4  # gmsh element types (3 and 4 nodes)
 
 
 class SurfaceError(ValueError):
@@ -392,8 +392,36 @@ def mesh_volume(
         gmsh.model.mesh.generate(3)
     except Exception as exc:  # gmsh raises bare Exception
         raise SurfaceError(f"gmsh could not mesh the inside of the surface: {exc}") from None
-    if len(gmsh.model.mesh.getElementsByType(4, -1)[0]) == 0:
+    if len(gmsh.model.mesh.getElementsByType(_TETRAHEDRON, -1)[0]) == 0:
         raise SurfaceError("gmsh made no tetrahedra inside the surface")
+    _keep_mesh_only(patches, groups)
+
+
+def _keep_mesh_only(patches: list[int], groups: tuple[tuple[int, str], tuple[int, str]]) -> None:
+    """Replace the current gmsh model by one holding only the mesh and its groups.
+
+    The reparametrized surface patches would otherwise be saved with a .msh file
+    (its $Parametrizations section, larger than the mesh itself).
+    """
+    tags, coordinates, _ = gmsh.model.mesh.getNodes()
+    tets, tet_nodes = gmsh.model.mesh.getElementsByType(_TETRAHEDRON)
+    triangles = [gmsh.model.mesh.getElementsByType(_TRIANGLE, patch) for patch in patches]
+    old = gmsh.model.getCurrent()
+    gmsh.model.add(f"{old}-mesh")
+    volume, surface = gmsh.model.addDiscreteEntity(3), gmsh.model.addDiscreteEntity(2)
+    gmsh.model.mesh.addNodes(3, volume, tags, coordinates)
+    gmsh.model.mesh.addElementsByType(volume, _TETRAHEDRON, tets, tet_nodes)
+    for element_tags, nodes in triangles:
+        gmsh.model.mesh.addElementsByType(surface, _TRIANGLE, element_tags, nodes)
+    (cytosol_tag, cytosol_name), (membrane_tag, membrane_name) = groups
+    gmsh.model.addPhysicalGroup(3, [volume], cytosol_tag, cytosol_name)
+    gmsh.model.addPhysicalGroup(2, [surface], membrane_tag, membrane_name)
+    gmsh.model.mesh.renumberNodes()
+    gmsh.model.mesh.renumberElements()
+    new = gmsh.model.getCurrent()
+    gmsh.model.setCurrent(old)
+    gmsh.model.remove()
+    gmsh.model.setCurrent(new)
 
 
 def import_surface(
@@ -406,6 +434,7 @@ def import_surface(
     inner_size: float | None = None,
     grading: float | None = None,
     msh_file: str | Path | None = None,
+    msh_binary: bool = False,
 ) -> meshing.TaggedMesh:
     """Volume mesh of the cell enclosed by a closed triangulated surface file.
 
@@ -413,7 +442,7 @@ def import_surface(
     The surface is remeshed with elements of ``size`` µm (default: its own mean
     edge length), the inside filled with tetrahedra (graded as in
     :func:`generate` with ``inner_size`` and ``grading``); the membrane is the
-    whole surface.
+    whole surface. ``msh_file``/``msh_binary`` as in :func:`solver.meshing.generate`.
 
     Raises:
         meshing.MeshError: naming ``path``, for a missing or unreadable file, a surface
@@ -444,6 +473,6 @@ def import_surface(
             )
         except SurfaceError as exc:
             raise meshing.MeshError(f"{path}: {exc}") from None
-        meshing.write_msh(None if msh_file is None else Path(msh_file))
+        meshing.write_msh(None if msh_file is None else Path(msh_file), msh_binary)
 
     return meshing.on_root(comm, source, build, lambda _: meshing.distribute_model(comm, 3, source))

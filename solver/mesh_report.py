@@ -77,7 +77,7 @@ class MeshReport:
 
     ``extent`` is the largest side of the bounding box, ``volume`` the cytosol
     measure (µm³, µm² in 2-D), ``area`` the membrane measure (µm², µm in 2-D);
-    ``h_*`` are cell diameters, ``h_membrane_*`` membrane element diameters;
+    ``h_*`` are cell diameters, ``h_membrane_*`` lengths of the membrane's edges;
     ``quality_*`` radius ratios of the cells (vertices only: curved cells count
     by their corners).
     """
@@ -113,7 +113,7 @@ class MeshReport:
         if self.h_membrane_mean > H_MEMBRANE_MAX:
             low, high = FRONT_WIDTHS
             found.append(
-                f"membrane elements are too coarse for polarity fronts: mean size "
+                f"membrane elements are too coarse for polarity fronts: mean edge length "
                 f"{self.h_membrane_mean:.3g} µm > {H_MEMBRANE_MAX:g} µm; "
                 f"fronts {low:g}–{high:g} µm wide need >= {ELEMENTS_ACROSS_FRONT} elements "
                 "across (models.md §5.6): "
@@ -138,7 +138,7 @@ class MeshReport:
             f"{self.vertices} vertices, {self.membrane_facets} membrane {facet_kind}; "
             f"{self.extent:.4g} µm across",
             f"  cytosol {vol} {self.volume:.6g} {unit_v}, membrane {surf} {self.area:.6g} {unit_a}",
-            f"  cell size {self.h_min:.3g}–{self.h_max:.3g} µm; membrane element size "
+            f"  cell size {self.h_min:.3g}–{self.h_max:.3g} µm; membrane edges "
             f"{self.h_membrane_min:.3g}–{self.h_membrane_max:.3g} µm "
             f"(mean {self.h_membrane_mean:.3g})",
             f"  element quality (radius ratio, 1 = regular): worst {self.quality_min:.3g}, "
@@ -156,6 +156,21 @@ def _measure(tagged: TaggedMesh, kind: str) -> float:
     return mesh.comm.allreduce(float(local), op=MPI.SUM)
 
 
+def _membrane_edges(tagged: TaggedMesh) -> np.ndarray:
+    """Owned edges of the membrane facets (the facets themselves in 2-D)."""
+    mesh = tagged.mesh
+    tdim = mesh.topology.dim
+    facets = tagged.facet_tags.find(MEMBRANE)  # with ghosts: they may hold owned edges
+    if tdim == 2:
+        edges = facets
+    else:
+        mesh.topology.create_connectivity(tdim - 1, 1)
+        mesh.topology.create_connectivity(1, tdim)  # for mesh.h
+        facet_edges = mesh.topology.connectivity(tdim - 1, 1).array.reshape(-1, 3)
+        edges = np.unique(facet_edges[facets])
+    return edges[edges < mesh.topology.index_map(1).size_local].astype(np.int32)
+
+
 def report(tagged: TaggedMesh) -> MeshReport:
     """Measure ``tagged`` (collective)."""
     mesh, comm = tagged.mesh, tagged.mesh.comm
@@ -166,7 +181,7 @@ def report(tagged: TaggedMesh) -> MeshReport:
     h = mesh.h(tdim, cells)
     membrane = tagged.facet_tags.find(MEMBRANE)
     membrane = membrane[membrane < facet_map.size_local]
-    h_membrane = mesh.h(tdim - 1, membrane)
+    h_membrane = mesh.h(1, _membrane_edges(tagged))
     corners = mesh.geometry.x[mesh.geometry.dofmaps[0][: cell_map.size_local, : tdim + 1]]
     quality = element_quality(corners[:, :, : mesh.geometry.dim])
 
@@ -197,7 +212,7 @@ def report(tagged: TaggedMesh) -> MeshReport:
         h_min=low(h),
         h_max=high(h),
         h_membrane_min=low(h_membrane),
-        h_membrane_mean=total(h_membrane) / max(n_membrane, 1),
+        h_membrane_mean=total(h_membrane) / max(comm.allreduce(h_membrane.size), 1),
         h_membrane_max=high(h_membrane),
         quality_min=low(quality),
         quality_mean=total(quality) / cell_map.size_global,

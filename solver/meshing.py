@@ -14,6 +14,7 @@ the mesh. Every public function is collective: call it on all ranks of
 from __future__ import annotations
 
 import contextlib
+import signal
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ MEMBRANE_GROUP, CYTOSOL_GROUP = "membrane", "cytosol"  # gmsh physical group nam
 _ROOT = 0  # the rank that runs gmsh
 _MESH_SUFFIXES = (".msh", ".xdmf")
 _XDMF_MESH_NAMES = (MESH_NAME, "Grid")
+_KEPT_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGTERM", "SIGUSR1", "SIGINT") if hasattr(signal, n)
+)
 _PLANE_TOL = 1e-12  # |z| (µm) below which a 2-D mesh lies in the plane
 # keys of a [mesh] table besides shape and size, by shape
 _CONFIG_KEYS = {
@@ -101,7 +105,12 @@ def _gmsh_model(name: str) -> Iterator[None]:
     """A quiet, fresh gmsh model; gmsh is finalized after if we started it."""
     started = not gmsh.isInitialized()
     if started:
+        # gmsh installs its own handlers of SIGTERM & co.: keep the run's (clean stops)
+        handlers = {s: signal.getsignal(s) for s in _KEPT_SIGNALS}
         gmsh.initialize(interruptible=False)
+        for s, handler in handlers.items():
+            if handler is not None:
+                signal.signal(s, handler)
     gmsh.option.setNumber("General.Terminal", 0)
     gmsh.model.add(name)
     try:
@@ -160,10 +169,11 @@ def on_root(
         return finish(comm.bcast(info, root=_ROOT))
 
 
-def write_msh(path: Path | None) -> None:
+def write_msh(path: Path | None, binary: bool = False) -> None:
     """Save the meshed gmsh model (its physical groups only) to ``path`` (root only)."""
     if path is not None:
         gmsh.option.setNumber("Mesh.SaveAll", 0)
+        gmsh.option.setNumber("Mesh.Binary", int(binary))
         gmsh.write(str(path))
 
 
@@ -192,6 +202,7 @@ def generate(
     inner_size: float | None = None,
     grading: float | None = None,
     msh_file: str | Path | None = None,
+    msh_binary: bool = False,
 ) -> TaggedMesh:
     """Mesh a cell shape with gmsh (see :mod:`solver.mesh_shapes` for the shapes).
 
@@ -211,7 +222,8 @@ def generate(
         inner_size: Element size deep inside (µm); default ``size`` (uniform).
         grading: Distance (µm) over which sizes grow from ``size`` to
             ``inner_size`` (default 3 µm).
-        msh_file: If given, the root also saves the gmsh mesh there (.msh).
+        msh_file: If given, the root also saves the gmsh mesh there (.msh),
+            in gmsh's binary format with ``msh_binary``.
 
     Returns:
         The mesh (gdim = 2 for disk/ellipse, 3 otherwise) with tags.
@@ -240,7 +252,7 @@ def generate(
 
     def build() -> None:
         cell.mesh((CYTOSOL, CYTOSOL_GROUP), (MEMBRANE, MEMBRANE_GROUP))
-        write_msh(None if msh_file is None else Path(msh_file))
+        write_msh(None if msh_file is None else Path(msh_file), msh_binary)
 
     return on_root(comm, source, build, lambda _: distribute_model(comm, cell.dim, source))
 

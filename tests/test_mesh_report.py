@@ -78,5 +78,5 @@ def test_polarity_check_prints_the_mesh_report(tmp_shared, capsys):
     if COMM.rank == 0:
         out = capsys.readouterr().out
         assert "generated sphere radius=2 size=0.6" in out
-        assert "membrane element size" in out and "worst" in out
+        assert "membrane edges" in out and "worst" in out
         assert "warning: membrane elements are too coarse" in out

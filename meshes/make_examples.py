@@ -1,0 +1,123 @@
+"""Make the example cells of meshes/ (see meshes/README.md); run from the repository root.
+
+    python meshes/make_examples.py            # or: mpiexec -n 2 python meshes/make_examples.py
+
+1. ``blebbed-cell.stl``: an irregular, real-looking cell surface, as a segmentation
+   tool would export it: a 5-µm sphere deformed by smooth random shape modes
+   (fixed seed), with four blebs and one broad pseudopod, triangulated as a
+   subdivided icosahedron (20480 triangles), in µm.
+2. ``blebbed-cell.msh``: its volume mesh, ``polarity mesh import``.
+3. ``spread-cell.msh``: ``polarity mesh spread`` with the generator's defaults.
+
+Every mesh has membrane elements of 0.4 µm (models.md §5.6) and grows to 1 µm
+inside. The commands are printed, so the files can be remade by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from pathlib import Path
+
+try:  # the dolfinx wheel must be initialised before dolfinx or petsc4py are imported
+    import dolfinx_solver  # noqa: F401
+except ImportError:
+    pass
+
+from mpi4py import MPI
+
+import meshio
+import numpy as np
+
+from solver import cli
+
+HERE = Path(__file__).resolve().parent
+SEED = 7
+RADIUS = 5.0  # µm
+SUBDIVISIONS = 5  # icosahedron refinements: 20 * 4**5 triangles, edges ~0.17 µm
+SIZES = ["--size", "0.4", "--inner-size", "1.0"]  # µm at the membrane, inside
+REMAKE = ["--overwrite"]
+
+
+def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-sphere vertices and outward triangles of a subdivided icosahedron."""
+    t = (1 + math.sqrt(5)) / 2
+    points = [
+        (-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0),
+        (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
+        (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1),
+    ]  # fmt: skip
+    faces = [
+        (0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11),
+        (1, 5, 9), (5, 11, 4), (11, 10, 2), (10, 7, 6), (7, 1, 8),
+        (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9),
+        (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1),
+    ]  # fmt: skip
+    x = [np.array(p, float) / np.linalg.norm(p) for p in points]
+    middle: dict[tuple[int, int], int] = {}
+
+    def mid(a: int, b: int) -> int:
+        key = (min(a, b), max(a, b))
+        if key not in middle:
+            m = x[a] + x[b]
+            x.append(m / np.linalg.norm(m))
+            middle[key] = len(x) - 1
+        return middle[key]
+
+    for _ in range(subdivisions):
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new
+    return np.array(x), np.array(faces, dtype=np.int32)
+
+
+def blebbed_radius(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Radius (µm) in the unit directions ``u``: random smooth modes, blebs, a pseudopod."""
+    x, y, z = u.T
+    modes = [x * y, y * z, z * x, x * x - y * y, 3 * z * z - 1, x * y * z, x**3 - 3 * x * y * y]
+    r = RADIUS * (1 + sum(0.05 * rng.standard_normal() * m for m in modes))
+    for _ in range(4):  # blebs: round protrusions ~1.5 µm across
+        d = rng.standard_normal(3)
+        d /= np.linalg.norm(d)
+        r += rng.uniform(0.6, 1.0) * np.exp(-np.sum((u - d) ** 2, axis=1) / 0.03)
+    front = np.array([1.0, 0.3, 0.0]) / math.hypot(1.0, 0.3)  # a broad pseudopod
+    r += 2.0 * np.exp(-np.sum((u - front) ** 2, axis=1) / 0.25)
+    return r
+
+
+def run(argv: list[str]) -> None:
+    if MPI.COMM_WORLD.rank == 0:
+        print("$ polarity " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    if cli.main(argv) != 0:
+        sys.exit(f"failed: polarity {' '.join(argv)}")
+
+
+def main() -> None:
+    surface = HERE / "blebbed-cell.stl"
+    if MPI.COMM_WORLD.rank == 0:
+        u, triangles = icosphere(SUBDIVISIONS)
+        points = u * blebbed_radius(u, np.random.default_rng(SEED))[:, None]
+        meshio.write(surface, meshio.Mesh(points, [("triangle", triangles)]), binary=True)
+    MPI.COMM_WORLD.barrier()
+    rel = surface.relative_to(Path.cwd()) if surface.is_relative_to(Path.cwd()) else surface
+    run(
+        [
+            "mesh",
+            "import",
+            str(rel),
+            "--unit",
+            "um",
+            *SIZES,
+            "-o",
+            str(rel.with_suffix(".msh")),
+            *REMAKE,
+        ]
+    )
+    run(["mesh", "spread", *SIZES, "-o", str(rel.with_name("spread-cell.msh")), *REMAKE])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The example cells of meshes/ load on any number of ranks and are fine enough to use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+try:  # the dolfinx wheel must be initialised before dolfinx or petsc4py are imported
+    import dolfinx_solver  # noqa: F401
+except ImportError:
+    pass
+
+from mpi4py import MPI
+
+import pytest
+
+from solver import mesh_import, mesh_report, meshing
+
+MESHES = Path(__file__).resolve().parents[1] / "meshes"
+MAX_BYTES = 2_000_000  # each shipped file stays small
+EXAMPLES = sorted(MESHES.glob("*.msh"))
+
+
+def test_examples_are_small():
+    assert {p.name for p in EXAMPLES} >= {"blebbed-cell.msh", "spread-cell.msh"}
+    for path in [*EXAMPLES, MESHES / "blebbed-cell.stl"]:
+        assert path.stat().st_size < MAX_BYTES, path
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_loads_without_warnings(path):
+    report = mesh_report.report(meshing.read(path, MPI.COMM_WORLD))
+    assert report.dim == 3 and report.membrane_facets > 0
+    assert report.warnings() == []  # resolution of models.md §5.6, no slivers, µm
+
+
+def test_blebbed_cell_keeps_its_surface():
+    """The volume mesh's membrane has the area and volume of the shipped surface (1 %)."""
+    surface = mesh_import.load_surface(MESHES / "blebbed-cell.stl", 1.0)
+    report = mesh_report.report(meshing.read(MESHES / "blebbed-cell.msh", MPI.COMM_WORLD))
+    assert report.area == pytest.approx(surface.area(), rel=0.01)
+    assert report.volume == pytest.approx(surface.volume(), rel=0.01)
