@@ -28,7 +28,7 @@ test run bench: export OMP_NUM_THREADS := 1
 test run bench: export OPENBLAS_NUM_THREADS := 1
 test run bench: export MKL_NUM_THREADS := 1
 
-.PHONY: help venv run test bench lint clean
+.PHONY: help venv run test bench lint clean docker-test
 
 define HELP
 Targets (each creates $(VENV) first if needed):
@@ -39,6 +39,8 @@ Targets (each creates $(VENV) first if needed):
   make lint    ruff check and ruff format --check (installs ruff into $(VENV) on demand)
   make venv    create $(VENV) and pip install -e ".[$(EXTRAS)]"
   make clean   remove $(VENV), caches and runs/*/out
+  make docker-test  build the Dockerfile with podman (root; installs podman, buildah, runc,
+               debootstrap if missing) and run mpiexec -n 2 polarity run in it: tools/docker-test
 Variables:
   PYTHON=/path/to/python3.12   interpreter for a new venv (default: tools/find-python)
   VENV=$(VENV)  EXTRAS=$(EXTRAS)  VENV_FLAGS=   (e.g. EXTRAS=test VENV_FLAGS=--system-site-packages
@@ -107,6 +109,10 @@ lint: venv
 	"$(BIN)/ruff" check . || rc=1; \
 	"$(BIN)/ruff" format --check . || rc=1; \
 	exit $$rc
+
+# Not part of `make test`: minutes and a few GB (see README, section Clusters).
+docker-test:
+	tools/docker-test
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .ruff_cache .cache build dist ./*.egg-info runs/*/out

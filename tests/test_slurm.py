@@ -1,0 +1,271 @@
+"""The Slurm batch jobs of runs/*/job.sbatch on a real single-node Slurm cluster.
+
+The test starts its own cluster: munged, slurmctld and slurmd from Debian's
+``slurm-wlm`` (one node with 2 CPUs on the loopback, ports picked free, every file in
+a temporary folder), submits jobs with ``sbatch --wait`` and stops the daemons at the
+end. Skipped where slurm-wlm is not installed or not run as root (slurmd must be).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from solver.io import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue")
+MISSING = [d for d in DAEMONS if shutil.which(d) is None]
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.serial,
+    pytest.mark.skipif(bool(MISSING), reason=f"slurm-wlm not installed ({', '.join(MISSING)})"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="slurmd of the test cluster needs root"),
+]
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class LocalSlurm:
+    """A one-node Slurm cluster (2 CPUs) living in ``folder``; daemons started by us."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.node = socket.gethostname().split(".")[0]
+        self.conf = folder / "slurm.conf"
+        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        self.munge_socket = folder / "munge.socket"
+
+    def start(self) -> None:
+        d = self.folder
+        for sub in ("state", "spool"):
+            (d / sub).mkdir(parents=True)
+        d.chmod(0o700)
+        subprocess.run(["mungekey", "--create", f"--keyfile={d / 'munge.key'}"], check=True)
+        subprocess.run(
+            [
+                "munged",
+                "--force",
+                f"--key-file={d / 'munge.key'}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={d / 'munged.pid'}",
+                f"--log-file={d / 'munged.log'}",
+                f"--seed-file={d / 'munge.seed'}",
+            ],
+            check=True,
+        )
+        ctld_port, d_port = _free_ports(2)
+        self.conf.write_text(
+            f"""ClusterName=polaritytest
+SlurmctldHost={self.node}(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={self.munge_socket}
+StateSaveLocation={d / "state"}
+SlurmdSpoolDir={d / "spool"}
+SlurmctldPidFile={d / "slurmctld.pid"}
+SlurmdPidFile={d / "slurmd.pid"}
+SlurmctldLogFile={d / "slurmctld.log"}
+SlurmdLogFile={d / "slurmd.log"}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MpiDefault=none
+SwitchType=switch/none
+ReturnToService=2
+SchedulerType=sched/backfill
+JobRequeue=1
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+MinJobAge=600
+NodeName={self.node} NodeAddr=127.0.0.1 CPUs=2 RealMemory=2000 State=UNKNOWN
+PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
+"""
+        )
+        subprocess.run(["slurmctld", "-i"], check=True, env=self.env)
+        subprocess.run(["slurmd", "-N", self.node], check=True, env=self.env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = self.scontrol("show", "node", self.node)
+            if re.search(r"State=IDLE", state):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"the test node did not become idle:\n{state}")
+
+    def scontrol(self, *args: str) -> str:
+        done = subprocess.run(
+            ["scontrol", *args], env=self.env, capture_output=True, text=True, check=False
+        )
+        return done.stdout + done.stderr
+
+    def job(self, job_id: int) -> dict[str, str]:
+        """``scontrol show job`` as a dictionary (JobState, Restarts, ExitCode, ...)."""
+        text = self.scontrol("show", "job", "-o", str(job_id))
+        return dict(re.findall(r"(\w+)=(\S*)", text))
+
+    def stop(self) -> None:
+        subprocess.run(["scancel", "--full", "--partition=test"], env=self.env, check=False)
+        time.sleep(1)
+        for name in ("slurmd", "slurmctld", "munged"):
+            pid_file = self.folder / f"{name}.pid"
+            if pid_file.is_file():
+                try:
+                    os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+                except (ProcessLookupError, ValueError):
+                    pass
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        slurm.start()
+        yield slurm
+    finally:
+        slurm.stop()
+
+
+def submit(
+    cluster: LocalSlurm,
+    script: Path,
+    folder: Path,
+    args: list[str],
+    export: dict[str, str],
+    options: tuple[str, ...] = (),
+    timeout: float = 600,
+) -> tuple[int, int, str]:
+    """``sbatch --wait`` from the repository root; returns (exit code, job id, log).
+
+    While waiting, a job that was requeued and waits for its begin time (Slurm holds a
+    requeued job for about two minutes) is released at once: only the wait is shortened.
+    """
+    env = {
+        **cluster.env,
+        "POLARITY": f"{sys.executable} -m solver",
+        "MPIEXEC": str(MPIEXEC),
+        **export,
+    }
+    log = folder / "slurm-%j.out"
+    command = ["sbatch", "--wait", "--parsable", f"--output={log}", *options, str(script), *args]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    job_id = int(proc.stdout.readline().split(";")[0])
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            subprocess.run(["scancel", str(job_id)], env=cluster.env, check=False)
+            pytest.fail(f"job {job_id} did not finish in {timeout} s: {cluster.job(job_id)}")
+        info = cluster.job(job_id)
+        if info.get("JobState") == "PENDING" and int(info.get("Restarts", "0")) > 0:
+            cluster.scontrol("update", f"JobId={job_id}", "StartTime=now")
+        time.sleep(1)
+    text = Path(str(log).replace("%j", str(job_id))).read_text()
+    return proc.returncode, job_id, text
+
+
+def _wall_time_stop_available() -> bool:
+    done = subprocess.run(
+        [sys.executable, "-m", "solver", "run", "--help"], capture_output=True, text=True
+    )
+    return "--wall-time" in done.stdout and "--restart" in done.stdout
+
+
+def test_a_two_rank_batch_job_completes(cluster, tmp_path):
+    out = tmp_path / "out"
+    script = ROOT / "runs" / "chemotaxis_2d" / "job.sbatch"
+    code, job_id, log = submit(
+        cluster,
+        script,
+        tmp_path,
+        ["--set", "mesh.size=1.5", "--set", "time.end=2"],
+        {"OUT": str(out)},
+    )
+    assert code == 0, log
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "completed" and record["mpi_ranks"] == 2, log
+    assert record["t"] == pytest.approx(2.0)
+    assert "polarity exited with 0" in log
+    info = cluster.job(job_id)
+    assert info["JobState"] == "COMPLETED" and info["NumTasks"] == "2"
+
+
+@pytest.mark.skipif(
+    not _wall_time_stop_available(), reason="polarity run has no --wall-time/--restart yet"
+)
+def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_path):
+    """A 1-minute job stops well before its limit (MARGIN = 45 s), requeues itself and
+    restarts from the checkpoint until done; the result equals an uninterrupted run."""
+    out = tmp_path / "out"
+    settings = ["--set", "time.end=150"]
+    script = ROOT / "runs" / "chemotaxis_2d" / "job.sbatch"
+    code, job_id, log = submit(
+        cluster,
+        script,
+        tmp_path,
+        settings,
+        {"OUT": str(out), "MARGIN": "45"},
+        options=("--time=00:01:00",),
+    )
+    assert code == 0, log
+    info = cluster.job(job_id)
+    assert info["JobState"] == "COMPLETED", info
+    assert int(info["Restarts"]) >= 1, log
+    assert "polarity exited with 75" in log and " --restart " in log, log
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "completed" and record["t"] == pytest.approx(150.0), log
+
+    direct = tmp_path / "direct"
+    subprocess.run(
+        [
+            str(MPIEXEC),
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "solver",
+            "run",
+            str(ROOT / "runs" / "chemotaxis_2d" / "config.toml"),
+            "-o",
+            str(direct),
+            *settings,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    a, b = read_metrics(out / "metrics.csv"), read_metrics(direct / "metrics.csv")
+    assert a["t"] == pytest.approx(b["t"], rel=1e-12)
+    for key in b:
+        if key.startswith(("total_", "pool_", "PI_")):
+            assert all(
+                math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-12)
+                for x, y in zip(a[key], b[key], strict=True)
+            ), key
