@@ -27,6 +27,8 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 # ``--restart`` (sysexits' EX_TEMPFAIL, "try again later"; batch scripts requeue on it).
 EXIT_STOPPED = 75
 
+_STARTED = time.perf_counter()  # reset by main(): the origin of --wall-time
+
 # Modules with further subcommands (each defines ``register(subparsers)``).
 SUBCOMMANDS: tuple[str, ...] = ("solver.cli_sweep", "solver.cli_inspect", "solver.cli_mesh")
 
@@ -59,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
         "--set parameters.k_on='2 1/s' (repeatable)",
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="continue the run in the output folder from its checkpoint (OUT/checkpoint/); "
+        "values changed in the run file must be named with --set",
+    )
+    run.add_argument(
+        "--wall-time",
+        default=None,
+        metavar="DURATION",
+        help="stop before this much wall time (e.g. 2h, 1h30m, 01:30:00, '90 min') with a "
+        f"checkpoint, status 'stopped' and exit code {EXIT_STOPPED}; continue with --restart",
+    )
 
     check = sub.add_parser("check", help="validate a run file and describe it, without solving")
     check.add_argument("config", type=Path)
@@ -91,6 +106,8 @@ def _say(*args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``polarity`` and ``python -m solver``; returns the exit code."""
+    global _STARTED
+    _STARTED = time.perf_counter()
     args = _parser().parse_args(argv)
     _configure_logging(args.debug)
     try:
@@ -105,26 +122,61 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from solver import config as run_config
+    from solver import restart, units
+    from solver.runloop import stop_on_signals
     from solver.simulation import Simulation
 
+    stop_on_signals()
+    comm = MPI.COMM_WORLD
+    wall = None
+    if args.wall_time is not None:
+        try:
+            wall = units.parse_duration(args.wall_time)
+        except units.UnitError as err:
+            raise InputError("--wall-time", str(err)) from None
     cfg = run_config.load(args.config, args.overrides)
     out = args.out or cfg.output.dir or cfg.case_dir / "out"
-    comm = MPI.COMM_WORLD
-    # decided on rank 0 for all: before anything is built, so a refusal costs nothing
-    occupied = comm.bcast(out.exists() and any(out.iterdir()) if comm.rank == 0 else None)
-    if occupied and not args.overwrite:
-        raise InputError(
-            "output",
-            f"output folder {str(out)!r} exists and is not empty; "
-            "choose another with -o, or pass --overwrite to replace it",
-        )
+    stored = None
+    if args.restart:
+        if args.overwrite:
+            raise InputError("--restart", "cannot be combined with --overwrite")
+        cfg, stored = restart.load(args.config, out, args.overrides, comm)
+        t = stored.meta["t"]
+        if t >= cfg.time.end * (1 - 1e-12):
+            if stored.meta.get("status") == "completed" or t > cfg.time.end:
+                _say(f"{out}: already complete at t = {t:g} s (time.end = {cfg.time.end:g} s)")
+                return EXIT_OK
+    else:
+        # decided on rank 0 for all: before anything is built, so a refusal costs nothing
+        occupied = comm.bcast(out.exists() and any(out.iterdir()) if comm.rank == 0 else None)
+        if occupied and not args.overwrite:
+            raise InputError(
+                "output",
+                f"output folder {str(out)!r} exists and is not empty; choose another with -o, "
+                "pass --overwrite to replace it, or --restart to continue it",
+            )
     t0 = time.perf_counter()
     with Simulation(cfg, comm) as sim:
+        if stored is not None:
+            meta = stored.meta
+            sim.load_states(stored, meta["t"], meta["dt_prev"], meta["past_times"])
         _say(
             f"polarity: {cfg.source} on {comm.size} rank(s), {sim.problem.unknowns} unknowns, "
             f"set-up {time.perf_counter() - t0:.1f} s"
+            + (f"; continuing from t = {sim.t:g} s" if stored is not None else "")
         )
-        result = sim.run(out, overwrite=args.overwrite)
+        result = sim.run(
+            out,
+            overwrite=args.overwrite,
+            restart=stored,
+            wall_time=wall,
+            started=_STARTED,
+            overrides=list(args.overrides),
+        )
+    if result.status == "stopped":
+        _say(f"stopped at t = {result.t:g} s: {result.reason}")
+        _say(f"checkpoint written; continue with: polarity run {args.config} -o {out} --restart")
+        return EXIT_STOPPED
     if result.status != "completed":
         _say(f"run failed: {result.reason}")
         _say(f"outputs so far: {out}")

@@ -71,14 +71,18 @@ class MembraneReadouts:
         total, *moment = self._sum(self.weights * u, *(m * u for m in self.moments))
         moment = np.asarray(moment)
         norm = float(np.linalg.norm(moment))
+        (size,) = self._sum(self.weights * np.abs(u))
         out = {"PI": norm / total if total != 0 else math.nan}
-        front = moment / norm if norm > 0 else np.full(self.gdim, math.nan)
+        # a uniform field has no front: its moment is round-off, in a random direction
+        polarised = norm > UNIFORM * size
+        front = moment / norm if polarised else np.full(self.gdim, math.nan)
         for axis, value in zip("xyz", front, strict=False):
             out[f"front_{axis}"] = float(value)
         lo = self.comm.allreduce(float(u.min()) if u.size else math.inf, op=MPI.MIN)
         hi = self.comm.allreduce(float(u.max()) if u.size else -math.inf, op=MPI.MAX)
         (above,) = self._sum(self.weights * (u > 0.5 * (lo + hi)))
-        out["cap_fraction"] = float(above / self.area) if hi > lo else 0.0
+        uniform = hi - lo <= UNIFORM * max(abs(hi), abs(lo))
+        out["cap_fraction"] = float(above / self.area) if not uniform else 0.0
         if direction is not None:
             d = direction[: self.gdim] / np.linalg.norm(direction[: self.gdim])
             out["angle"] = math.degrees(math.acos(max(-1.0, min(1.0, float(front @ d)))))
@@ -102,7 +106,13 @@ class MembraneReadouts:
         su, sv = self._sum(w * u, w * v)
         mu, mv = su / self.area, sv / self.area
         cuv, cuu, cvv = self._sum(w * (u - mu) * (v - mv), w * (u - mu) ** 2, w * (v - mv) ** 2)
-        return float(cuv / math.sqrt(cuu * cvv)) if cuu > 0 and cvv > 0 else math.nan
+        flat = [c <= (UNIFORM * m) ** 2 * self.area for c, m in ((cuu, mu), (cvv, mv))]
+        return float(cuv / math.sqrt(cuu * cvv)) if not any(flat) else math.nan
+
+
+#: relative variation below which a field counts as uniform (no front, no correlation):
+#: the round-off of sums over the membrane, which depends on the number of ranks
+UNIFORM = 1e-10
 
 
 def readout_columns(

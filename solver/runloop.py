@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from mpi4py import MPI
 
 from solver import checkpoint, io, meshing
+from solver.annotate import field_table
 from solver.metrics import readout_columns
-from solver.model import Compartment
 from solver.nodes import ROOT
 from solver.problem import SolveInfo
 from solver.series import FieldInfo, SeriesState, SeriesWriter
@@ -45,14 +45,36 @@ _STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 _REJECTIONS = ("newton", "error", "negative")
 
 
+_requested: list[str] = []  # names of the stop signals received
+
+
+def stop_on_signals() -> dict[str, Any]:
+    """Turn SIGTERM and SIGUSR1 into a clean stop of the run at its next step boundary.
+
+    Call it early (before forms are compiled: a compilation killed halfway leaves a
+    stale file in the form cache). Returns the previous handlers.
+    """
+
+    def handler(signum, _frame) -> None:
+        _requested.append(signal.Signals(signum).name)
+
+    _requested.clear()
+    previous = {}
+    for name in _STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[name] = signal.signal(sig, handler)
+    return previous
+
+
 class RunLoop:
     """One segment of a run (from the start or from a checkpoint) to ``time.end``.
 
     ``restart``: a checkpoint read with :func:`solver.checkpoint.read` (the run
     continues in the same output folder); ``wall_time``: stop before this many
     seconds after ``started`` (a ``time.perf_counter()`` value; default: now);
-    ``overrides``: the ``--set`` items of this invocation (recorded);
-    ``handle_signals``: stop cleanly on SIGTERM and SIGUSR1.
+    ``overrides``: the ``--set`` items of this invocation (recorded). After
+    :func:`stop_on_signals`, SIGTERM and SIGUSR1 stop it at the next step boundary.
     """
 
     def __init__(
@@ -65,7 +87,6 @@ class RunLoop:
         wall_time: float | None = None,
         started: float | None = None,
         overrides: list[str] | None = None,
-        handle_signals: bool = False,
     ) -> None:
         self.sim = sim
         self.comm = sim.comm
@@ -76,11 +97,11 @@ class RunLoop:
         self.started = wallclock.perf_counter() if started is None else started
         self.wall_time = wall_time if wall_time is not None else self.cfg.time.wall_time
         self.overrides = list(overrides or [])
-        self.handle_signals = handle_signals
         tc = self.cfg.time
         self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max)
         self.times = output_times(tc.end, self.cfg.output.every)
         self.events = [e for e in event_times(self.cfg.model.stimuli) if 0.0 < e < tc.end]
+        self.fields = field_table(self.cfg.model, sim.derived)  # units, descriptions
         self.writers: dict[str, SeriesWriter] = {}
         self.metrics: io.MetricsWriter | None = None
         self.record: dict[str, Any] = {}
@@ -95,21 +116,11 @@ class RunLoop:
         self.last_checkpoint_wall = wallclock.perf_counter()
         self.step_walls: deque[float] = deque(maxlen=20)
         self.wall_before = 0.0  # run wall time of earlier segments (s)
-        self._signal: str | None = None
 
     # -- set-up ------------------------------------------------------------------
     def _fields(self, block) -> list[FieldInfo]:
-        unit = "uM" if block.compartment == Compartment.CYTOSOL else "uM*um"
-        fields = [
-            FieldInfo(n, unit, f"{n}, {block.compartment.value} species") for n in block.species
-        ]
-        if block is self.sim.membrane:
-            for name in self.sim.derived:
-                if name.endswith("_occupancy"):
-                    fields.append(FieldInfo(name, "1", "receptor occupancy c/(c + K_D)"))
-                else:
-                    fields.append(FieldInfo(name, "uM", "external stimulus on the membrane"))
-        return fields
+        names = [*block.species, *(self.sim.derived if block is self.sim.membrane else [])]
+        return [FieldInfo(n, self.fields[n]["units"], self.fields[n]["description"]) for n in names]
 
     def _columns(self) -> list[str]:
         sim, m = self.sim, self.cfg.metrics
@@ -174,6 +185,7 @@ class RunLoop:
                 "mpi_ranks": self.comm.size,
                 "unknowns": sim.problem.unknowns,
                 "mesh": meshing.summary(sim.geometry.tagged),
+                "fields": self.fields,
             }
         io.write_run_json(out / "run.json", self.record, self.comm)
 
@@ -264,25 +276,11 @@ class RunLoop:
         return at_output
 
     # -- stops -------------------------------------------------------------------
-    def _install_signals(self) -> dict[str, Any]:
-        previous = {}
-        if not self.handle_signals:
-            return previous
-
-        def handler(signum, _frame) -> None:
-            self._signal = signal.Signals(signum).name
-
-        for name in _STOP_SIGNALS:
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                previous[name] = signal.signal(sig, handler)
-        return previous
-
     def _stop_reason(self) -> str | None:
         """Why the run must stop before the next step (agreed by all ranks), or None."""
         reason = None
-        if self._signal:
-            reason = f"received {self._signal}"
+        if _requested:
+            reason = f"received {_requested[-1]}"
         elif self.wall_time is not None:
             elapsed = wallclock.perf_counter() - self.started
             step = max(self.step_walls, default=0.0)
@@ -320,7 +318,6 @@ class RunLoop:
             balance=tc.adaptive,
         )
         status, reason = "completed", ""
-        previous = self._install_signals()
         last_progress = wallclock.perf_counter()
         info: SolveInfo | None = None
         try:
@@ -367,8 +364,6 @@ class RunLoop:
                     self._progress(dt, info, now - start)
                     last_progress = now
         finally:
-            for name, handler in previous.items():
-                signal.signal(getattr(signal, name), handler)
             if self.metrics:
                 self.metrics.close()
         self.write_checkpoint(status)

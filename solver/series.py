@@ -6,8 +6,8 @@ Layout for a compartment ``c`` (``cytosol`` or ``membrane``) in the output folde
   ``/Mesh/topology`` (cells × vertices), nodes in the order of their input numbers
   (see :mod:`solver.nodes`), so it does not depend on the number of ranks;
 - ``c/NNNNNN.h5``: the fields of output number ``NNNNNN``, one dataset per field
-  (species and derived fields), each with ``units`` and ``description`` attributes
-  and the time in the file's attribute ``t`` (s);
+  (species and derived fields), each with ``units``, ``description`` and
+  ``compartment`` attributes, and the time in the file's attribute ``t`` (s);
 - ``c.xdmf``: the index read by ParaView (Xdmf3 or XDMF reader), VisIt, pyvista and
   meshio: the mesh grid, then one temporal collection with every field at every time.
 
@@ -111,11 +111,15 @@ class SeriesWriter:
     def _write_mesh(self, path: Path) -> None:
         lay = self.layout
         with h5py.File(path, "w") as f:
+            f.attrs["compartment"] = self.stem.name
+            f.attrs["length_units"] = "um"
             f.create_dataset("Mesh/geometry", data=lay.global_coordinates)
             f.create_dataset("Mesh/topology", data=lay.cells)
             f.create_dataset("Mesh/input_index", data=lay.global_keys)
-            f["Mesh/geometry"].attrs["units"] = "um"
+            f["Mesh"].attrs["length_units"] = "um"
+            f["Mesh/geometry"].attrs["length_units"] = "um"
             f["Mesh/topology"].attrs["description"] = "cell vertices (rows of Mesh/geometry)"
+            f["Mesh/input_index"].attrs["description"] = "node numbers in the input mesh"
 
     def write(self, number: int, t: float, values: Mapping[str, np.ndarray]) -> None:
         """Write output ``number`` at time ``t`` (s): owned-node ``values`` per field."""
@@ -126,10 +130,13 @@ class SeriesWriter:
                 with h5py.File(path, "w") as h5:
                     h5.attrs["t"] = t
                     h5.attrs["time_units"] = "s"
+                    h5.attrs["length_units"] = "um"
+                    h5.attrs["compartment"] = self.stem.name
                     for f in self.fields:
                         data = h5.create_dataset(f.name, data=gathered[f.name])
                         data.attrs["units"] = f.units
                         data.attrs["description"] = f.description
+                        data.attrs["compartment"] = self.stem.name
 
             atomic_write(self.folder / self._data_name(number), write)
             self.state.entries = [(k, s) for k, s in self.state.entries if k < number]

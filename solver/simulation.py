@@ -402,7 +402,7 @@ class Simulation:
         """Integrate to ``time.end``, writing outputs to ``out_dir`` (or only in memory if None).
 
         ``options`` go to :class:`solver.runloop.RunLoop` (restart, wall_time, started,
-        overrides, handle_signals).
+        overrides).
         """
         from solver.runloop import RunLoop
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mpi4py import MPI
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from solver import cli, config
-from solver.annotate import annotate_h5, field_table
+from solver.annotate import field_table
 from solver.results import series_of
 
 RUN_FILE = """
@@ -73,15 +74,13 @@ def test_field_table_units_and_descriptions():
     assert all(v["description"] for v in table.values())
 
 
-def test_annotate_h5_is_idempotent(small_run):
+def test_outputs_carry_units_and_descriptions(small_run):
     out, cfg = small_run
-    comm = MPI.COMM_WORLD
     membrane = series_of(out, "membrane")
     derived = [n for n in membrane.fields if n not in cfg.model.species]
     assert sorted(derived) == ["chemokine", "chemokine_occupancy"]
     table = field_table(cfg.model, derived)
-    for _ in range(2):  # a restarted run annotates the same files again
-        annotate_h5(out, table, comm)
+    assert json.loads((out / "run.json").read_text())["fields"] == table
     for compartment, names in (("cytosol", ["c"]), ("membrane", ["m", *derived])):
         series = series_of(out, compartment)
         files = {ref.split(":", 1)[0] for name in names for _, ref in series.fields[name]}
@@ -99,11 +98,3 @@ def test_annotate_h5_is_idempotent(small_run):
         with h5py.File(out / f"{compartment}.h5", "r") as f:
             assert f["Mesh"].attrs["length_units"] == "um"
             assert f["Mesh/geometry"].attrs["length_units"] == "um"
-
-
-def test_annotate_h5_reports_a_broken_file_on_every_rank(tmp_shared):
-    if MPI.COMM_WORLD.rank == 0:
-        (tmp_shared / "membrane.h5").write_text("not HDF5")
-    MPI.COMM_WORLD.barrier()
-    with pytest.raises(RuntimeError, match="could not annotate"):
-        annotate_h5(tmp_shared, {}, MPI.COMM_WORLD)
