@@ -8,6 +8,9 @@ end. Skipped where slurm-wlm is not installed or not run as root (slurmd must be
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
 import math
 import os
@@ -29,12 +32,50 @@ DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "s
 MISSING = [d for d in DAEMONS if shutil.which(d) is None]
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
-pytestmark = [
+CASES = sorted(p.parent for p in (ROOT / "runs").glob("*/config.toml"))
+pytestmark = pytest.mark.serial
+needs_slurm = [
     pytest.mark.slurm,
-    pytest.mark.serial,
     pytest.mark.skipif(bool(MISSING), reason=f"slurm-wlm not installed ({', '.join(MISSING)})"),
     pytest.mark.skipif(os.geteuid() != 0, reason="slurmd of the test cluster needs root"),
 ]
+
+
+def slurm_test(function):
+    for mark in needs_slurm:
+        function = mark(function)
+    return function
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_every_case_has_a_batch_job_that_requeues(case):
+    script = case / "job.sbatch"
+    text = script.read_text()
+    options = re.findall(r"^#SBATCH (--[\w-]+)(?:=(\S+))?", text, re.M)
+    names = [name for name, _ in options]
+    assert {"--ntasks", "--time", "--requeue", "--open-mode"} <= set(names)
+    first_command = next(
+        i for i, line in enumerate(text.splitlines()) if line and not line.startswith("#")
+    )
+    assert all(
+        i < first_command for i, line in enumerate(text.splitlines()) if line.startswith("#SBATCH")
+    ), "sbatch reads options only before the first command"
+    assert f"CASE=runs/{case.name}\n" in text
+    assert "--wall-time" in text and "--restart" in text and "scontrol requeue" in text
+    subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+@pytest.mark.parametrize(
+    "left, seconds",
+    [("1-02:03:04", 93784), ("02:00:00", 7200), ("59:00", 3540), ("0:30", 30), ("08:09", 489)],
+)
+def test_batch_job_reads_the_time_left(left, seconds):
+    text = (ROOT / "runs" / "chemotaxis" / "job.sbatch").read_text()
+    function = re.search(r"^seconds\(\) \{.*?^\}", text, re.S | re.M).group(0)
+    done = subprocess.run(
+        ["bash", "-c", f"{function}\nseconds {left}"], capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout) == seconds
 
 
 def _free_ports(n: int) -> list[int]:
@@ -192,12 +233,22 @@ def submit(
 
 
 def _wall_time_stop_available() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", "solver", "run", "--help"], capture_output=True, text=True
-    )
-    return "--wall-time" in done.stdout and "--restart" in done.stdout
+    """Whether ``polarity run`` has --wall-time and --restart (read from its parser)."""
+    from solver import cli
+
+    help_text = io.StringIO()
+    with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
+        cli._parser().parse_args(["run", "--help"])
+    return "--wall-time" in help_text.getvalue() and "--restart" in help_text.getvalue()
 
 
+needs_wall_time_stop = pytest.mark.skipif(
+    not _wall_time_stop_available(), reason="polarity run has no --wall-time/--restart yet"
+)
+
+
+@slurm_test
+@needs_wall_time_stop
 def test_a_two_rank_batch_job_completes(cluster, tmp_path):
     out = tmp_path / "out"
     script = ROOT / "runs" / "chemotaxis_2d" / "job.sbatch"
@@ -217,9 +268,8 @@ def test_a_two_rank_batch_job_completes(cluster, tmp_path):
     assert info["JobState"] == "COMPLETED" and info["NumTasks"] == "2"
 
 
-@pytest.mark.skipif(
-    not _wall_time_stop_available(), reason="polarity run has no --wall-time/--restart yet"
-)
+@slurm_test
+@needs_wall_time_stop
 def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_path):
     """A 1-minute job stops well before its limit (MARGIN = 45 s), requeues itself and
     restarts from the checkpoint until done; the result equals an uninterrupted run."""
@@ -269,3 +319,62 @@ def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_pat
                 math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-12)
                 for x, y in zip(a[key], b[key], strict=True)
             ), key
+
+
+SWEEP_FILE = """
+[mesh]
+shape = "disk"
+radius = "1 um"
+size = "0.3 um"
+
+[time]
+end = "0.4 s"
+dt = "0.1 s"
+
+[output]
+every = "0.2 s"
+
+[parameters]
+k = "1 um/s"
+
+[species.c]
+compartment = "cytosol"
+D = "1 um^2/s"
+initial = "1 + 0.5*x"
+
+[species.m]
+compartment = "membrane"
+D = "0.1 um^2/s"
+initial = 0.2
+
+[reactions.bind]
+equation = "c -> m"
+rate = "k*c - 0.5*m"
+"""
+
+
+@slurm_test
+def test_a_sweep_as_a_job_array_gives_one_table(cluster, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(SWEEP_FILE)
+    out = tmp_path / "sweep"
+    subprocess.run(
+        [sys.executable, "-m", "solver", "sweep", str(config), "--vary", "parameters.k=1,2,-1x"]
+        + ["--vary", "species.m.D=0.1,0.2", "-o", str(out), "--slurm", "--time", "00:05:00"],
+        check=True,
+        capture_output=True,
+    )
+    env = {**cluster.env, "OMP_NUM_THREADS": "1"}
+    array = subprocess.run(
+        ["sbatch", "--wait", str(out / "sweep.sbatch")], env=env, capture_output=True, text=True
+    )
+    # the members with k = -1x do not validate: their tasks exit 1, the others 0
+    assert "Submitted batch job" in array.stdout, array.stdout + array.stderr
+    collect = subprocess.run(
+        ["sbatch", "--wait", str(out / "collect.sbatch")], env=env, capture_output=True, text=True
+    )
+    assert collect.returncode == 1, collect.stdout + collect.stderr  # not all completed
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["status"] for r in rows] == ["completed"] * 4 + ["invalid"] * 2
+    assert all(float(r["total_m"]) > 0 for r in rows[:4])
+    assert "parameters.k" in rows[4]["reason"]
