@@ -169,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     given = _lengths(args)
     out = _check_output(args.out, args.overwrite)
     msh_file = out if out.suffix.lower() == ".msh" else None
+    if args.binary and msh_file is None:
+        raise InputError("--binary", f"only for a .msh output, not {str(out)!r}")
     try:
         if args.shape == IMPORT:
             if args.surface is None:
