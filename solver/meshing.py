@@ -1,7 +1,8 @@
 """Meshes of the cell: generation with gmsh, reading, writing and summaries.
 
-The cell is a volume, the *cytosol* (a 2-D disk/ellipse cross-section or a
-3-D ball/ellipsoid), bounded by the *membrane*, which is its whole boundary.
+The cell is a volume, the *cytosol* (a 2-D cross-section or a 3-D cell: the
+shapes of :mod:`solver.mesh_shapes`, or a surface imported by
+:mod:`solver.mesh_import`), bounded by the *membrane*, its whole boundary.
 Every mesh handed to the rest of the package is a :class:`TaggedMesh`: all
 cells carry the tag :data:`CYTOSOL` and all membrane facets the tag
 :data:`MEMBRANE`. Lengths are in µm throughout.

@@ -2,9 +2,12 @@
 
 The surfaces are made here: an icosphere (subdivided icosahedron, vertices on
 the unit sphere) pushed out radially to r(x) = R (1 + ε f(x)), written as STL,
-PLY and OBJ. The imported volume mesh is remeshed on the input triangulation,
-so its membrane area and volume match the input surface's to well under 1 %
-(the issue's tolerance; measured 0.1–0.4 %).
+PLY and OBJ. The imported mesh is remeshed with its nodes on the input
+triangulation, so its area and volume differ from the input surface's by the
+chord error of the new, longer edges: O((h/ρ)²) with ρ the radius of curvature
+(~1 µm on the blebs). At h = 0.4 µm (models.md §5.6) the issue's 1 % holds with
+margin: measured 0.34 % (area) and 0.56 % (volume); at h = 0.5 µm 0.50 % and
+0.83 %, a ratio of 0.64–0.67 = (0.4/0.5)², as second order predicts.
 """
 
 from __future__ import annotations
@@ -85,7 +88,14 @@ def write_surface(path: Path, points: np.ndarray, triangles: np.ndarray) -> Path
 
 @pytest.fixture(scope="module")
 def cell() -> Surface:
+    """Edges of 0.1–0.3 µm: finer than the meshes made from it."""
     return blebbed_cell()
+
+
+@pytest.fixture(scope="module")
+def small_cell() -> Surface:
+    """1280 triangles, for the tests that need a cell, not accuracy."""
+    return blebbed_cell(subdivisions=3)
 
 
 @pytest.mark.parametrize(
@@ -96,15 +106,15 @@ def test_round_trip_area_and_volume(tmp_shared, cell, suffix, unit, scale):
     """File in nm/px/µm → volume mesh in µm with the surface's area and volume."""
     surface = write_surface(tmp_shared / f"cell{suffix}", cell.points * scale, cell.triangles)
     out = tmp_shared / "cell.msh"
-    argv = ["mesh", "import", str(surface), "--unit", unit, "--size", "0.5", "-o", str(out)]
+    argv = ["mesh", "import", str(surface), "--unit", unit, "--size", "0.4", "-o", str(out)]
     if unit == "px":
         argv += ["--pixel-size", "0.1 um"]
     assert cli.main(argv) == 0
     report = mesh_report.report(meshing.read(out, COMM))
     assert report.area == pytest.approx(cell.area(), rel=ROUND_TRIP_TOLERANCE)
     assert report.volume == pytest.approx(cell.volume(), rel=ROUND_TRIP_TOLERANCE)
-    assert report.h_membrane_mean == pytest.approx(0.5, rel=0.3)
-    assert report.quality_min > 0.05
+    assert report.h_membrane_mean == pytest.approx(0.4, rel=0.1)
+    assert report.quality_min > 0.05 and report.warnings() == []
 
 
 def test_graded_import_keeps_the_surface(tmp_shared, cell):
@@ -145,8 +155,8 @@ def broken_surfaces(cell: Surface) -> dict[str, tuple[np.ndarray, np.ndarray, st
 
 
 @pytest.mark.parametrize("kind", ["open", "edge", "pinch", "pieces", "crossing"])
-def test_broken_surface_named(tmp_shared, cell, kind):
-    points, triangles, message = broken_surfaces(cell)[kind]
+def test_broken_surface_named(tmp_shared, small_cell, kind):
+    points, triangles, message = broken_surfaces(small_cell)[kind]
     path = write_surface(tmp_shared / f"{kind}.stl", points, triangles)
     with pytest.raises(SurfaceError, match=message):
         mesh_import.load_surface(path, 1.0)
@@ -162,8 +172,8 @@ def test_orientation_is_repaired(tmp_shared, cell):
     assert loaded.area() == pytest.approx(cell.area(), rel=1e-12)
 
 
-def test_cli_broken_inputs_exit_code_2(tmp_shared, cell, capsys):
-    points, triangles, _ = broken_surfaces(cell)["open"]
+def test_cli_broken_inputs_exit_code_2(tmp_shared, small_cell, capsys):
+    points, triangles, _ = broken_surfaces(small_cell)["open"]
     cases = {
         write_surface(tmp_shared / "open.stl", points, triangles): "open surface",
         tmp_shared / "missing.stl": "does not exist",
@@ -181,7 +191,7 @@ def test_cli_broken_inputs_exit_code_2(tmp_shared, cell, capsys):
             err = capsys.readouterr().err
             assert message in err and str(path) in err and err.startswith("error: ")
         assert not out.exists()
-    surface = write_surface(tmp_shared / "cell.stl", cell.points, cell.triangles)
+    surface = write_surface(tmp_shared / "cell.stl", small_cell.points, small_cell.triangles)
     for options, message in [
         (["--unit", "px"], "pixel size"),
         (["--pixel-size", "0.1"], "only used with unit 'px'"),
@@ -229,14 +239,16 @@ rate = "k_on*c - k_off*m"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["spread", "import"])
-def test_short_run_on_the_cell(tmp_shared, cell, source):
+def test_short_run_on_the_cell(tmp_shared, small_cell, source):
     """A few steps of binding/unbinding on a spread cell and on an imported cell."""
     mesh = tmp_shared / "cell.msh"
     if source == "spread":
         argv = ["mesh", "spread", "--radius", "3", "--height", "1.5", "--thickness", "0.5"]
         argv += ["--size", "0.5", "--inner-size", "0.8"]
     else:
-        surface = write_surface(tmp_shared / "cell.stl", cell.points * 1000, cell.triangles)
+        surface = write_surface(
+            tmp_shared / "cell.stl", small_cell.points * 1000, small_cell.triangles
+        )
         argv = ["mesh", "import", str(surface), "--unit", "nm", "--size", "0.6"]
     assert cli.main([*argv, "-o", str(mesh)]) == 0
     config = tmp_shared / "config.toml"
