@@ -3,8 +3,8 @@
 Convergence: with P1 (affine) cells the boundary is a polygon/polyhedron inscribed
 in the curved membrane, so volume and membrane area have relative errors
 O((h/R)²). Each shape is meshed at two sizes h and h/2 and the observed order
-log(e_h / e_h/2) / log(h_Γ / h_Γ/2), with h_Γ the measured mean membrane element
-size, must be at least 1.7 (measured: 1.96–2.03); the finer error must also stay
+log(e_h / e_h/2) / log(h_Γ / h_Γ/2), with h_Γ the measured mean membrane edge
+length, must be at least 1.7 (measured: 2.00–2.25); the finer error must also stay
 below 3 (h/R)², R the smallest radius of curvature.
 """
 
