@@ -98,7 +98,7 @@ class RunLoop:
         self.wall_time = wall_time if wall_time is not None else self.cfg.time.wall_time
         self.overrides = list(overrides or [])
         tc = self.cfg.time
-        self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max)
+        self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max, span=tc.end)
         self.times = output_times(tc.end, self.cfg.output.every)
         self.events = [e for e in event_times(self.cfg.model.stimuli) if 0.0 < e < tc.end]
         self.fields = field_table(self.cfg.model, sim.derived)  # units, descriptions
@@ -347,8 +347,10 @@ class RunLoop:
                 sim.t = sim.past_times[0] = clock.t  # snapped onto a milestone
                 self.steps += 1
                 self.dt_range = [min(self.dt_range[0], dt), max(self.dt_range[1], dt)]
-                if tc.adaptive and clock.reached(self.events):
-                    sim.restart_history()  # the stimulus has a kink: start again, small
+                if clock.reached(self.events):
+                    # the solution has a kink in time here: BDF2 across it would be of
+                    # first order, so start again with one backward-Euler step (and small)
+                    sim.restart_history()
                     self.proposal = min(self.proposal, tc.dt)
                 at_output = clock.reached(self.times[self.next_output :])
                 if at_output:
@@ -401,7 +403,7 @@ class RunLoop:
             err = None
             if not info.converged:
                 why, factor = "newton", control.newton_cut
-            elif sim.minimum() < -control.atol:
+            elif self.cfg.time.reject_negative and sim.undershoot(control.atol):
                 why, factor = "negative", control.negative_cut
             else:
                 err = sim.local_error(control)

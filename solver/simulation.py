@@ -130,10 +130,10 @@ class Simulation:
                 for k, n in enumerate(self.membrane.species)
             }
 
-    def update_stimuli(self, t: float) -> None:
-        """Set every stimulus to its state at ``t`` (s)."""
+    def update_stimuli(self, t: float, before: bool = False) -> None:
+        """Set every stimulus to its state at ``t`` (s), or just before ``t`` (``before``)."""
         for f in self.stimuli.values():
-            f.update(t)
+            f.update(t, before)
 
     def direction(self, t: float) -> np.ndarray | None:
         """Gradient direction of the read-outs' stimulus at ``t`` (unit vector), if it has one."""
@@ -280,7 +280,8 @@ class Simulation:
             for const, value in zip(b.bdf, c, strict=True):
                 const.value = value
         self.forms.time.value = self.t + dt
-        self.update_stimuli(self.t + dt)
+        # a step ending at an event's time integrates the stimulus from before the event
+        self.update_stimuli(self.t + dt, before=True)
         info = self.problem.solve()
         if not info.converged:
             self.revert()
@@ -336,18 +337,21 @@ class Simulation:
             total += float(np.dot(weighted, weighted))
             count += n
         total, count = self.comm.allreduce(np.array([total, count]), op=MPI.SUM)
-        return float(np.sqrt(total / count))
+        dt = times[0] - times[1]
+        return float(np.sqrt(total / count)) * control.span / dt
 
-    def minimum(self) -> float:
-        """Smallest value of any species at any owned node of the attempted state (collective)."""
-        low = min(
-            (
-                float(b.u.x.array[: b.u.x.index_map.size_local * b.u.x.block_size].min(initial=0.0))
-                for b in self.blocks
-            ),
-            default=0.0,
-        )
-        return self.comm.allreduce(low, op=MPI.MIN)
+    def undershoot(self, atol: float) -> bool:
+        """Whether the attempted step drives a value that was ≥ −atol below −atol (collective).
+
+        Values already below (signed quantities, as in manufactured solutions) are not
+        concentrations and are left alone.
+        """
+        low = False
+        for b in self.blocks:
+            n = b.u.x.index_map.size_local * b.u.x.block_size
+            new, old = b.u.x.array[:n], b.history[0].x.array[:n]
+            low = low or bool(np.any((new < -atol) & (old >= -atol)))
+        return self.comm.allreduce(low, op=MPI.LOR)
 
     # -- checkpoints -------------------------------------------------------------
     def states(self) -> dict[str, list[np.ndarray]]:

@@ -95,8 +95,12 @@ def _rotate(d: np.ndarray, axis: Sequence[float], angle: float) -> np.ndarray:
     )
 
 
-def state_at(stimulus: Stimulus, t: float) -> StimulusState:
-    """Apply the events with ``at <= t`` in order and return the state at ``t``."""
+def state_at(stimulus: Stimulus, t: float, before: bool = False) -> StimulusState:
+    """Apply the events with ``at <= t`` in order and return the state at ``t``.
+
+    ``before``: the limit from the left, without the events at ``t`` itself (what a
+    time step that ends at an event's time integrates over).
+    """
     s = StimulusState(
         stimulus.mean,
         stimulus.gradient,
@@ -105,7 +109,7 @@ def state_at(stimulus: Stimulus, t: float) -> StimulusState:
     )
     rotation: tuple[float, float, Sequence[float]] | None = None  # (start, omega, axis)
     for e in sorted(stimulus.events, key=lambda e: e.at):
-        if e.at > t + 1e-12 * max(1.0, abs(t)):
+        if e.at > t + (-1 if before else 1) * 1e-12 * max(1.0, abs(t)):
             break
         if rotation is not None:  # freeze the rotation reached at this event
             start, omega, axis = rotation
@@ -189,8 +193,9 @@ class StimulusField:
             out[f"{s.name}_occupancy"] = value / (value + s.K_D)
         return out
 
-    def update(self, t: float) -> StimulusState:
-        state = state_at(self.stimulus, t)
+    def update(self, t: float, before: bool = False) -> StimulusState:
+        """Set the constants to the state at ``t`` (s), or just before it (``before``)."""
+        state = state_at(self.stimulus, t, before)
         for c in self._constants:
             gdim = c["gdim"]
             c["mean"].value = state.mean

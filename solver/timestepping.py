@@ -13,14 +13,23 @@ c0 U^{n+1} + c1 U^n + c2 U^{n−1} = f(U^{n+1}) leaves the truncation error; per
 of c0 it is the local error of the step,
 
     BE:    e ≈ dt²/2 · U⁽²⁾,   U⁽²⁾ ≈ 2 · U[t_{n+1}, t_n, t_{n−1}]
-    BDF2:  e ≈ −(c1 dt³ + c2 (dt + dt_prev)³)/(6 c0) · U⁽³⁾,   U⁽³⁾ ≈ 6 · U[t_{n+1}, …, t_{n−2}]
+    BDF2:  e ≈ (c1 dt³ + c2 (dt + dt_prev)³)/(6 c0) · U⁽³⁾,   U⁽³⁾ ≈ 6 · U[t_{n+1}, …, t_{n−2}]
 
 with U[…] the divided differences of the computed solution (for constant steps the
-BDF2 constant is the classical 2/9 dt³). The estimate needs one more past state
+BDF2 constant is the classical 2/9 dt³). The newest computed state contains the error
+e itself, which enters U[…] with the weight w = 1/Π_j (t_{n+1} − t_j); the estimate
+is therefore divided by 1 + C·w (C the constant in front of U[…]: 11/9 for BDF2 and
+3/2 for backward Euler at constant steps). The estimate needs one more past state
 than the formula (BE: 3 states, BDF2: 4); the steps without one are taken at the
-initial dt. Its weighted root-mean-square ‖e/(atol + rtol·|U|)‖ must be ≤ 1; the
-next step is dt · clip(0.9 · err^(−1/(p+1)), 0.2, 2), and the growth bound 2 keeps
-variable-step BDF2 zero-stable (it needs ω < 1 + √2).
+initial dt.
+
+The tolerances bound the error of the whole run, not of each step: local errors add
+up, so a step of length dt may make an error of (atol + rtol·|U|)·dt/T, T the time
+span of the run ("error per unit step"; the global error then stays near the
+tolerance, where a per-step bound would let it grow with the number of steps). The
+weighted root-mean-square err = ‖e/(atol + rtol·|U|)‖·T/dt must be ≤ 1; the next
+step is dt · clip(0.9 · err^(−1/p), 0.2, 2) (e ∝ dt^(p+1), so err ∝ dt^p), and the
+growth bound 2 keeps variable-step BDF2 zero-stable (it needs ω < 1 + √2).
 """
 
 from __future__ import annotations
@@ -75,11 +84,15 @@ def local_error(
     times, states = times[: order + 2], states[: order + 2]
     dt = times[0] - times[1]
     if order == 1:
-        return dt * dt * divided_difference(times, states)
-    c0, c1, c2 = c
-    dt_prev = times[1] - times[2]
-    constant = -(c1 * dt**3 + c2 * (dt + dt_prev) ** 3) / (6.0 * c0)
-    return 6.0 * constant * divided_difference(times, states)
+        constant = dt * dt
+    else:
+        c0, c1, c2 = c
+        dt_prev = times[1] - times[2]
+        constant = (c1 * dt**3 + c2 * (dt + dt_prev) ** 3) / c0
+    # The newest state carries the error itself: it enters the divided difference with
+    # the weight 1/Π(t_0 − t_j), so the estimate is e·(1 + constant·weight). Undo that.
+    weight = 1.0 / math.prod(times[0] - t for t in times[1:])
+    return constant * divided_difference(times, states) / (1.0 + constant * weight)
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,7 @@ class StepControl:
     atol: float
     dt_min: float
     dt_max: float
+    span: float = 1.0  # T (s): the local error of a step dt may be tol·dt/T
     safety: float = 0.9
     grow: float = 2.0
     shrink: float = 0.2
@@ -104,7 +118,7 @@ class StepControl:
         """The ratio of the next step to this one for a weighted error ``err``."""
         if err <= 0.0:
             return self.grow
-        return min(self.grow, max(self.shrink, self.safety * err ** (-1.0 / (order + 1))))
+        return min(self.grow, max(self.shrink, self.safety * err ** (-1.0 / order)))
 
 
 @dataclass
