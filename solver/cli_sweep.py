@@ -101,6 +101,7 @@ def handle(args: argparse.Namespace) -> int:
         result = sweep.run_member(plan, args.member, out, comm)
         if comm.rank == 0:
             sweep.write_record(out, result)
+        comm.barrier()  # every rank returns once the record is written
         _say(f"member {result.member}: {result.status} {result.reason}".rstrip())
         return EXIT_OK if result.status == sweep.COMPLETED else EXIT_FAILED
     if args.slurm and args.ranks < 1:
@@ -125,6 +126,7 @@ def handle(args: argparse.Namespace) -> int:
             array, _, submit = sweep.write_slurm(plan, out, args.ranks, args.wall_time, lines)
             print(f"{plan.size} members; job array script: {array}", flush=True)
             print(f"submit with: {submit}  (then the table is {out / sweep.TABLE})", flush=True)
+        comm.barrier()  # every rank returns once the scripts are written
         return EXIT_OK
     n_bad = sum(e is not None for e in invalid)
     _say(
