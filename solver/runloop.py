@@ -98,7 +98,8 @@ class RunLoop:
         self.wall_time = wall_time if wall_time is not None else self.cfg.time.wall_time
         self.overrides = list(overrides or [])
         tc = self.cfg.time
-        self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max, span=tc.end)
+        span = min(tc.end, self.cfg.output.every)  # errors add up between two outputs
+        self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max, span=span)
         self.times = output_times(tc.end, self.cfg.output.every)
         self.events = [e for e in event_times(self.cfg.model.stimuli) if 0.0 < e < tc.end]
         self.fields = field_table(self.cfg.model, sim.derived)  # units, descriptions

@@ -23,10 +23,11 @@ is therefore divided by 1 + C·w (C the constant in front of U[…]: 11/9 for BD
 than the formula (BE: 3 states, BDF2: 4); the steps without one are taken at the
 initial dt.
 
-The tolerances bound the error of the whole run, not of each step: local errors add
-up, so a step of length dt may make an error of (atol + rtol·|U|)·dt/T, T the time
-span of the run ("error per unit step"; the global error then stays near the
-tolerance, where a per-step bound would let it grow with the number of steps). The
+The tolerances bound the error at the outputs, not of each step: local errors add
+up, so a step of length dt may make an error of (atol + rtol·|U|)·dt/T, T the
+output interval ("error per unit step": the errors made between two outputs add up
+to at most the tolerance, and a dissipative system damps the older ones; a per-step
+bound would let the error grow with the number of steps). The
 weighted root-mean-square err = ‖e/(atol + rtol·|U|)‖·T/dt must be ≤ 1; the next
 step is dt · clip(0.9 · err^(−1/p), 0.2, 2) (e ∝ dt^(p+1), so err ∝ dt^p), and the
 growth bound 2 keeps variable-step BDF2 zero-stable (it needs ω < 1 + √2).
@@ -103,7 +104,7 @@ class StepControl:
     atol: float
     dt_min: float
     dt_max: float
-    span: float = 1.0  # T (s): the local error of a step dt may be tol·dt/T
+    span: float = 1.0  # T (s, the output interval): a step dt may make an error tol·dt/T
     safety: float = 0.9
     grow: float = 2.0
     shrink: float = 0.2

@@ -135,6 +135,27 @@ def test_stopped_anywhere_and_continued_gives_the_same_run(tmp_shared, adaptive)
     assert record["status"] == "completed"
     assert record["restarts"][0]["t"] == stopped.t
     assert record["overrides"] == overrides
+    # V5 (models.md §3): the conserved pools hold across adaptive steps and the restart
+    header, rows = _metrics(tmp_shared / "part")
+    pools = np.array(rows)[:, [i for i, h in enumerate(header) if h.startswith("pool_")]]
+    assert pools.shape[1] == 4  # PI3K, PTEN, Rac, Rho: cytosol + membrane
+    assert np.abs(pools / pools[0] - 1).max() <= 1e-10
+
+
+def test_step_below_dt_min_fails_with_last_state_and_checkpoint(tmp_shared, capsys):
+    config = _config(tmp_shared)
+    out = tmp_shared / "out"
+    strict = [*SMALL, "time.adaptive=true", "time.rtol=1e-9", "time.atol=1e-9"]
+    args = ["run", str(config), "-o", str(out), *_sets([*strict, "time.dt_min=0.5"])]
+    assert main(args) == 1
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and "time.dt_min" in record["reason"]
+    assert record["rejected_steps"]["error"] >= 1
+    stored = checkpoint.read(checkpoint.path_in(out), WORLD)
+    assert stored.meta["status"] == "failed" and stored.meta["t"] == record["t"] > 0
+    if WORLD.rank == 0:
+        assert _times(out)[-1] == record["t"]  # the last good state is in the series
+        assert "time.dt_min" in capsys.readouterr().out
 
 
 def test_changed_run_file_is_refused_unless_named(tmp_shared):
