@@ -172,16 +172,31 @@ PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         return dict(re.findall(r"(\w+)=(\S*)", text))
 
     def stop(self) -> None:
+        """Cancel every job, wait for it to end (Slurm kills its processes), stop the daemons."""
         subprocess.run(["scancel", "--full", "--partition=test"], env=self.env, check=False)
-        time.sleep(1)
+        deadline = time.monotonic() + 90  # KillWait (30 s) and the step's clean-up
+        while time.monotonic() < deadline:
+            left = subprocess.run(
+                ["squeue", "-h", "-t", "all"], env=self.env, capture_output=True, text=True
+            )
+            if left.returncode != 0 or not re.search(r"\b(R|CG|PD)\b", left.stdout):
+                break
+            time.sleep(1)
         for name in ("slurmd", "slurmctld", "munged"):
             pid_file = self.folder / f"{name}.pid"
-            if pid_file.is_file():
+            try:
+                pid = int(pid_file.read_text().split()[0])
+                os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                continue
+            for _ in range(100):
                 try:
-                    os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
-                except (ProcessLookupError, ValueError):
-                    pass
-        time.sleep(1)
+                    os.kill(pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +271,7 @@ def test_a_two_rank_batch_job_completes(cluster, tmp_path):
         cluster,
         script,
         tmp_path,
-        ["--set", "mesh.size=1.5", "--set", "time.end=2"],
+        ["--set", "time.end=2"],
         {"OUT": str(out)},
     )
     assert code == 0, log
