@@ -130,9 +130,19 @@ def test_no_polarisation_at_rest_with_noise(level):
     (The 2-D disk's rest state is weakly unstable: see runs/chemotaxis_2d/README.md.)
     """
     noise = [f"species.{s}.noise=0.05" for s in ("K_m", "T_m", "P", "Rac_m", "Rho_m")]
-    history = run(CASE_3D, ["mesh.size=1.0", "time.dt=2", "time.end=600", "output.every=100",
-                            f"stimulus.chemokine.mean={level!r}",
-                            "stimulus.chemokine.steepness=0", *noise])
+    history = run(
+        CASE_3D,
+        [
+            "mesh.size=1.0",
+            "time.adaptive=false",
+            "time.dt=2",
+            "time.end=600",
+            "output.every=100",
+            f"stimulus.chemokine.mean={level!r}",
+            "stimulus.chemokine.steepness=0",
+            *noise,
+        ],
+    )
     assert history[0]["PI_P"] > 5e-4  # the noise is there at the start
     assert history[-1]["PI_P"] < 1e-3
 
@@ -155,7 +165,10 @@ def test_concentration_window(level, polarises):
 @pytest.mark.serial
 def test_direction_sensing_3d():
     """The 5-µm sphere in a 10 % gradient oblique to every mesh axis: front within 5°."""
-    history = run(CASE_3D, ["mesh.size=1.0", "time.dt=1", "time.end=300", "output.every=50"])
+    history = run(
+        CASE_3D,
+        ["mesh.size=1.0", "time.adaptive=false", "time.dt=1", "time.end=300", "output.every=50"],
+    )
     row = history[-1]
     assert row["angle_P"] < 5 and row["angle_Rac_m"] < 5
     assert row["FB_P"] >= 5 and row["corr_Rac_m_Rho_m"] < -0.9
