@@ -59,6 +59,9 @@ def summarize(out: Path) -> dict[str, Any]:
         "t": record.get("t"),
         "end": resolved.get("time", {}).get("end"),
         "steps": record.get("steps"),
+        "rejected_steps": record.get("rejected_steps", {}),
+        "dt": record.get("dt", {}),
+        "restarts": record.get("restarts", []),
         "wall_time": record.get("wall_time", {}),
         "versions": record.get("versions", {}),
         "units": {
@@ -119,11 +122,25 @@ def format_summary(s: dict[str, Any]) -> list[str]:
         wall = s["wall_time"] or {}
         run, setup = wall.get("run"), wall.get("setup")
         end = f" of {s['end']:g} s" if isinstance(s["end"], int | float) else ""
+        rejected = sum((s["rejected_steps"] or {}).values())
         lines.append(
-            f"  t = {s['t']:g} s{end} after {s['steps']} steps; wall time "
+            f"  t = {s['t']:g} s{end} after {s['steps']} steps"
+            + (f" (+{rejected} rejected)" if rejected else "")
+            + "; wall time "
             + (f"{run:.1f} s" if isinstance(run, int | float) else "?")
             + (f" (+ {setup:.1f} s set-up)" if isinstance(setup, int | float) else "")
         )
+        dt = s["dt"] or {}
+        if isinstance(dt.get("min"), int | float) and dt.get("max", 0) >= dt["min"]:
+            lines.append(f"  steps from {dt['min']:.3g} s to {dt['max']:.3g} s")
+        for r in s["restarts"]:
+            lines.append(
+                f"  continued from t = {r.get('t', 0):g} s on {r.get('mpi_ranks')} rank(s)"
+            )
+        if s["status"] == "stopped":
+            lines.append(
+                "  stopped with a checkpoint: continue with polarity run CONFIG -o OUT --restart"
+            )
     final = s["final"]
     if not final:
         return lines
