@@ -83,7 +83,8 @@ def problem_document(
     doc["mesh"]["size"] = float(size)
     doc["time"].update(end=steps * DT, dt=DT, scheme="euler")
     doc.pop("output", None)
-    doc["solver"] = {"linear": linear, "petsc": dict(petsc or {})}
+    # the consistent mass matrix, as in the hand-written reference (baseline_dolfinx.py)
+    doc["solver"] = {"linear": linear, "petsc": dict(petsc or {}), "mass": "consistent"}
     return doc
 
 
