@@ -131,6 +131,17 @@ def test_ensemble_equals_separate_runs(tmp_shared, group_size):
         assert record["status"] == "completed" and record["values"] == {"parameters.k": K_VALUES[i]}
 
 
+def test_members_of_unequal_length_all_complete(tmp_shared):
+    """On 2 ranks, group 0 gets 1 + 2 steps and group 1 gets 8 + 4: neither waits."""
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    argv = ["sweep", str(path), "--vary", "time.end=0.1,0.8,0.2,0.4", "-o", str(out)]
+    assert cli.main([*argv, "--set", "output.every=0.1"]) == 0
+    rows = sweep.read_table(out / sweep.TABLE)
+    assert [float(r["t"]) for r in rows] == pytest.approx([0.1, 0.8, 0.2, 0.4])
+    assert [r["status"] for r in rows] == ["completed"] * 4
+
+
 def test_a_bad_member_is_recorded_and_the_others_complete(tmp_shared, capsys):
     path = write_config(tmp_shared)
     out = tmp_shared / "sweep"
