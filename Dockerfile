@@ -20,11 +20,14 @@ FROM ${BASE}
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # A C compiler and the Python headers stay in the image: FFCx compiles forms at run time
-# (new models, other meshes), and every form fails without them.
+# (new models, other meshes), and every form fails without them. The gmsh wheel links
+# X11 and OpenGL libraries even when it meshes without a display.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         gcc libc6-dev python3 python3-dev python3-venv \
+        libgl1 libglu1-mesa libx11-6 libxcursor1 libxext6 libxfixes3 libxft2 libxinerama1 \
+        libxrender1 libfontconfig1 libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 
 # A non-root user, named by number in USER so any runtime can resolve it.
