@@ -289,7 +289,8 @@ def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_pat
     """A 1-minute job stops well before its limit (MARGIN = 45 s), requeues itself and
     restarts from the checkpoint until done; the result equals an uninterrupted run."""
     out = tmp_path / "out"
-    settings = ["--set", "time.end=300"]  # 600 steps: 20-60 s here, the stop comes at 15 s
+    # 600 fixed steps: 20-60 s here; the stop comes at 15 s
+    settings = ["--set", "time.end=300", "--set", "time.adaptive=false"]
     script = ROOT / "runs" / "chemotaxis_2d" / "job.sbatch"
     code, job_id, log = submit(
         cluster,
