@@ -63,7 +63,10 @@ def write(
 ) -> None:
     """Write a checkpoint (collective). ``states[c]``: owned nodes × species arrays."""
     gathered = {
-        c: [layouts[c].gather(np.asarray(s).reshape(layouts[c].owned, -1)) for s in states[c]]
+        c: [
+            layouts[c].gather(np.asarray(s).reshape(layouts[c].owned, len(species[c])))
+            for s in states[c]
+        ]
         for c in layouts
     }
     if comm.rank == ROOT:

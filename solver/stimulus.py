@@ -171,7 +171,9 @@ class StimulusField:
             "gdim": gdim,
         }
         self._constants.append(c)
-        xc = ufl.as_vector([float(v) for v in self.center[:gdim]])
+        # a constant, not numbers in the form: the centroid differs in its last digits
+        # between meshes and rank counts, and each set of numbers would compile anew
+        xc = fem.Constant(mesh, np.asarray(self.center[:gdim], dtype=float))
         if s.kind == "linear":
             value = ufl.max_value(
                 c["mean"] * (1 + c["gradient"] * ufl.dot(x - xc, c["direction"])), 0.0
