@@ -85,7 +85,8 @@ class MembraneReadouts:
         out["cap_fraction"] = float(above / self.area) if not uniform else 0.0
         if direction is not None:
             d = direction[: self.gdim] / np.linalg.norm(direction[: self.gdim])
-            out["angle"] = math.degrees(math.acos(max(-1.0, min(1.0, float(front @ d)))))
+            cosine = float(front @ d)  # NaN without a front (min/max would hide it)
+            out["angle"] = math.degrees(math.acos(np.clip(cosine, -1.0, 1.0)))
             out["FB"] = self.front_back(u, d)
         return out
 

@@ -76,3 +76,7 @@ def test_uniform_field_is_unpolarised(readouts):
     out = r.of(u, np.array([1.0, 0, 0]))
     assert out["PI"] < 1e-12 and out["FB"] == pytest.approx(1.0, rel=1e-12)
     assert out["cap_fraction"] == 0.0
+    # no front: its direction and angle are undefined (NaN), whatever the round-off
+    assert all(math.isnan(out[f"front_{a}"]) for a in "xyz"[: r.gdim])
+    assert math.isnan(out["angle"])
+    assert math.isnan(r.correlation(u, nodal(space, lambda p: p[0])))
