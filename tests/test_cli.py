@@ -15,40 +15,12 @@ import pytest
 
 from solver import cli
 from solver.io import read_metrics
+from tests.cases import exchange_disk
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCHANGE = ROOT / "runs" / "exchange_3d" / "config.toml"
 
-RUN_FILE = """
-[mesh]
-shape = "disk"
-radius = "1 um"
-size = "0.25 um"
-
-[time]
-end = "0.2 s"
-dt = "0.05 s"
-
-[output]
-every = "0.1 s"
-
-[parameters]
-k = "1 um/s"
-
-[species.c]
-compartment = "cytosol"
-D = "1 um^2/s"
-initial = "1 + 0.5*x"
-
-[species.m]
-compartment = "membrane"
-D = "0.1 um^2/s"
-initial = 0.2
-
-[reactions.bind]
-equation = "c -> m"
-rate = "k*c - 0.5*m"
-"""
+RUN_FILE = exchange_disk()
 
 
 def write(folder: Path, text: str, name: str = "config.toml") -> Path:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from solver.io import read_metrics
+from tests.cases import exchange_disk
 
 ROOT = Path(__file__).resolve().parents[1]
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue")
@@ -337,36 +338,7 @@ def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_pat
             ), key
 
 
-SWEEP_FILE = """
-[mesh]
-shape = "disk"
-radius = "1 um"
-size = "0.3 um"
-
-[time]
-end = "0.4 s"
-dt = "0.1 s"
-
-[output]
-every = "0.2 s"
-
-[parameters]
-k = "1 um/s"
-
-[species.c]
-compartment = "cytosol"
-D = "1 um^2/s"
-initial = "1 + 0.5*x"
-
-[species.m]
-compartment = "membrane"
-D = "0.1 um^2/s"
-initial = 0.2
-
-[reactions.bind]
-equation = "c -> m"
-rate = "k*c - 0.5*m"
-"""
+SWEEP_FILE = exchange_disk(size="0.3 um", end="0.4 s", dt="0.1 s", every="0.2 s")
 
 
 @slurm_test

@@ -13,45 +13,21 @@ from solver import cli, sweep
 from solver import config as run_config
 from solver.errors import InputError
 from solver.simulation import Simulation
+from tests.cases import exchange_disk
 
 WORLD = MPI.COMM_WORLD
 
 # A 2-D cell (disk of radius 1 µm) with a nonlinear exchange: cheap, and the final
 # state depends on both varied values.
-RUN_FILE = """
-[mesh]
-shape = "disk"
-radius = "1 um"
-size = "0.3 um"
-
-[time]
-end = "0.4 s"
-dt = "0.1 s"
-
-[output]
-every = "0.2 s"
-
-[parameters]
-k = "1 um/s"
-K = "0.5 uM"
-
-[species.c]
-compartment = "cytosol"
-D = "1 um^2/s"
-initial = "1 + 0.5*x"
-
-[species.m]
-compartment = "membrane"
-D = "0.1 um^2/s"
-initial = 0.2
-
-[reactions.bind]
-equation = "c -> m"
-rate = "k*c/(K + c) - 0.5*m"
-
-[metrics]
-species = ["m"]
-"""
+RUN_FILE = exchange_disk(
+    size="0.3 um",
+    end="0.4 s",
+    dt="0.1 s",
+    every="0.2 s",
+    rate="k*c/(K + c) - 0.5*m",
+    parameters='K = "0.5 uM"',
+    tables='[metrics]\nspecies = ["m"]',
+)
 
 K_VALUES = ["0.5", "1", "2", "4"]
 
