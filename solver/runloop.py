@@ -116,6 +116,7 @@ class RunLoop:
         self.checkpoint_seconds = 0.0
         self.last_checkpoint_wall = wallclock.perf_counter()
         self.step_walls: deque[float] = deque(maxlen=20)
+        self._just_rejected = False
         self.wall_before = 0.0  # run wall time of earlier segments (s)
 
     # -- set-up ------------------------------------------------------------------
@@ -412,7 +413,7 @@ class RunLoop:
                 why, factor = ("error", control.factor(err, order)) if rejected else (None, 1.0)
             if why is None:
                 grow = control.factor(err, order) if err is not None else 1.0
-                if sum(self.rejected.values()) and self._just_rejected:
+                if self._just_rejected:  # no growth right after a rejection
                     grow = min(grow, 1.0)
                 self._just_rejected = False
                 sim.accept(dt)
@@ -434,8 +435,6 @@ class RunLoop:
                         "and a checkpoint are written"
                     ),
                 )
-
-    _just_rejected = False
 
     def _progress(self, dt: float, info: SolveInfo | None, elapsed: float) -> None:
         t, end = self.sim.t, self.cfg.time.end

@@ -328,7 +328,7 @@ class Simulation:
             return None
         total, count = 0.0, 0
         for k, b in enumerate(self.blocks):
-            n = b.history[0].x.array.size - b.space.dofmap.index_map.num_ghosts * len(b.species)
+            n = _owned(b)
             states = [b.u.x.array, b.history[0].x.array, b.history[1].x.array]
             if self.oldest is not None:
                 states.append(self.oldest[k])
@@ -348,7 +348,7 @@ class Simulation:
         """
         low = False
         for b in self.blocks:
-            n = b.u.x.index_map.size_local * b.u.x.block_size
+            n = _owned(b)
             new, old = b.u.x.array[:n], b.history[0].x.array[:n]
             low = low or bool(np.any((new < -atol) & (old >= -atol)))
         return self.comm.allreduce(low, op=MPI.LOR)
@@ -358,7 +358,7 @@ class Simulation:
         """The integrator's history per compartment (U^n, U^{n-1}[, U^{n-2}]), owned nodes."""
         out = {}
         for k, b in enumerate(self.blocks):
-            owned = self.layouts[b.compartment.value].owned * len(b.species)
+            owned = _owned(b)
             arrays = [b.history[0].x.array, b.history[1].x.array]
             if self.oldest is not None:
                 arrays.append(self.oldest[k])
@@ -460,3 +460,8 @@ class Simulation:
             name: milestones(times, [r.get(f"PI_{name}", float("nan")) for r in self.history])
             for name in self.config.metrics.species
         }
+
+
+def _owned(block) -> int:
+    """Number of the block's unknowns this rank owns (the first ones of its arrays)."""
+    return block.u.x.index_map.size_local * block.u.x.block_size
