@@ -292,3 +292,26 @@ def test_restart_on_another_rank_count(tmp_path, first, then):
     _assert_same_run(tmp_path / "full", out, 1e-8)
     record = json.loads((tmp_path / "part" / "run.json").read_text())
     assert record["restarts"][0]["mpi_ranks"] == then
+
+
+@pytest.mark.parametrize(
+    "cadence, expected",
+    [
+        (None, [0, 5, 10, 15, 20, 25, 30, 35, 40]),  # at every output time, and at the end
+        ("7 s", [0, 7, 14, 21, 28, 35, 40]),  # simulated time
+        ("1e-9 s wall", [0, *range(1, 41)]),  # wall time: here, after every step
+    ],
+)
+def test_checkpoint_cadence(tmp_shared, monkeypatch, cadence, expected):
+    config = _config(tmp_shared)
+    times = []
+    original = RunLoop.write_checkpoint
+
+    def record(loop, status):
+        times.append(loop.sim.t)
+        original(loop, status)
+
+    monkeypatch.setattr(RunLoop, "write_checkpoint", record)
+    extra = [] if cadence is None else [f'output.checkpoint_every="{cadence}"']
+    assert _run(config, tmp_shared / "out", [*SMALL, *extra]).status == "completed"
+    assert times == pytest.approx(expected)
