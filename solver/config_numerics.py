@@ -116,10 +116,8 @@ class NumericsTables:
         reject = table.get("reject_negative", True)
         if not isinstance(reject, bool):
             raise InputError("time.reject_negative", f"expected true or false, got {reject!r}")
-        if not adaptive:
-            for key in ("rtol", "atol", "dt_min", "dt_max", "reject_negative"):
-                if key in table:
-                    raise InputError(f"time.{key}", "only used with time.adaptive = true")
+        # rtol, atol, dt_min, dt_max and reject_negative are read (and checked) even with
+        # adaptive = false: `--set time.adaptive=false` on an adaptive run file must work
         wall = table.get("wall_time")
         if wall is not None:
             try:

@@ -106,7 +106,7 @@ def test_petsc_flags_and_values():
         ({"mesh__size": None}, "mesh.size", "missing"),
         ({"time__scheme": "rk4"}, "time.scheme", "euler"),
         ({"time__adaptive": "yes"}, "time.adaptive", "true or false"),
-        ({"time__rtol": 1e-3}, "time.rtol", "only used with time.adaptive"),
+        ({"time__rtol": -1e-3}, "time.rtol", "positive"),
         ({"time__wall_time": "soon"}, "time.wall_time", "duration"),
         ({"output": {"checkpoint_every": "2 um wall"}}, "output.checkpoint_every", "time"),
         ({"solver": {"mass": "heavy"}}, "solver.mass", "lumped"),
@@ -135,3 +135,13 @@ def test_malformed_toml_names_line(tmp_path):
     with pytest.raises(InputError) as err:
         config.load(path)
     assert str(path) in str(err.value) and "line 2" in str(err.value)
+
+
+def test_adaptive_settings_stay_valid_with_fixed_steps():
+    """`--set time.adaptive=false` on an adaptive run file gives fixed steps."""
+    d = doc()
+    d["time"].update(adaptive=True, rtol=1e-4, atol="1e-5 uM", dt_max="2 s")
+    assert config.from_dict(d).time.adaptive
+    config.apply_override(d, "time.adaptive=false")
+    t = config.from_dict(d).time
+    assert not t.adaptive and t.rtol == 1e-4 and t.atol == 1e-5 and t.dt_max == 2.0
