@@ -1,7 +1,5 @@
 """``python -m solver`` is the ``polarity`` command."""
 
-import sys
+from solver.cli import entry
 
-from solver.cli import main
-
-sys.exit(main())
+entry()

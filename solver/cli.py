@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from mpi4py import MPI
@@ -118,6 +119,26 @@ def main(argv: list[str] | None = None) -> int:
         if MPI.COMM_WORLD.rank == 0:
             print(f"error: {err}", file=sys.stderr, flush=True)
         return EXIT_INPUT
+
+
+def entry() -> None:
+    """The ``polarity`` command: :func:`main`, ending safely under MPI.
+
+    An unexpected error on some ranks would leave the others waiting in a collective
+    call for ever, and a batch job holding its nodes until its time limit: under MPI
+    the traceback is printed and every rank is aborted instead.
+    """
+    try:
+        code = main()
+    except SystemExit:
+        raise
+    except BaseException:
+        if MPI.COMM_WORLD.size > 1:
+            traceback.print_exc()
+            sys.stderr.flush()
+            MPI.COMM_WORLD.Abort(EXIT_FAILED)
+        raise
+    sys.exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

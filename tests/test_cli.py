@@ -216,3 +216,36 @@ def test_same_metrics_on_one_and_two_ranks(tmp_path):
     for column in one.keys() - {"linear_iterations"}:
         for a, b in zip(one[column], two[column], strict=True):
             assert abs(a - b) <= 1e-8 * max(abs(a), abs(b), 1e-300) or abs(a - b) < 1e-14, column
+
+
+class _World:
+    """Stands in for MPI.COMM_WORLD of a 2-rank run; records an abort."""
+
+    size, rank = 2, 0
+    aborted: list[int] = []
+
+    def Abort(self, code):  # noqa: N802 (mpi4py's name)
+        self.aborted.append(code)
+        raise SystemExit(code)
+
+
+def test_unexpected_error_under_mpi_aborts_every_rank(monkeypatch, capsys):
+    """Other ranks would wait for ever in their next collective call: abort them all."""
+
+    def broken(argv=None):
+        raise RuntimeError("a bug on one rank")
+
+    world = _World()
+    monkeypatch.setattr(cli, "main", broken)
+    monkeypatch.setattr(cli, "MPI", type("FakeMPI", (), {"COMM_WORLD": world}))
+    with pytest.raises(SystemExit) as stop:
+        cli.entry()
+    assert stop.value.code == cli.EXIT_FAILED and world.aborted == [cli.EXIT_FAILED]
+    assert "a bug on one rank" in capsys.readouterr().err
+
+
+def test_entry_exits_with_the_code_of_main(monkeypatch):
+    monkeypatch.setattr(cli, "main", lambda argv=None: cli.EXIT_STOPPED)
+    with pytest.raises(SystemExit) as stop:
+        cli.entry()
+    assert stop.value.code == cli.EXIT_STOPPED
