@@ -60,7 +60,7 @@ def test_find_python_rejects_an_unusable_PYTHON_and_says_why():
 @pytest.mark.serial
 def test_pyproject_declares_the_console_script_and_the_extras():
     project = _pyproject()["project"]
-    assert project["scripts"]["polarity"] == "solver.cli:main"
+    assert project["scripts"]["polarity"] == "solver.cli:entry"
     assert project["requires-python"] == ">=3.12"
     extras = project["optional-dependencies"]
     assert extras["dolfinx"] == ["dolfinx-solver-real==0.11.*"]

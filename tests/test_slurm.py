@@ -210,6 +210,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         slurm.stop()
 
 
+_FINAL_STATES = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY"}
+
+
 def submit(
     cluster: LocalSlurm,
     script: Path,
@@ -219,10 +222,13 @@ def submit(
     options: tuple[str, ...] = (),
     timeout: float = 600,
 ) -> tuple[int, int, str]:
-    """``sbatch --wait`` from the repository root; returns (exit code, job id, log).
+    """``sbatch`` from the repository root, then wait for the job's end; (exit code, id, log).
 
-    While waiting, a job that was requeued and waits for its begin time (Slurm holds a
-    requeued job for about two minutes) is released at once: only the wait is shortened.
+    The end is read from the job's own state, not from ``sbatch --wait``, which may return
+    when a requeued run ends. A state must hold for two polls 2 s apart (a requeue passes
+    through ending states). A job that was requeued and waits for its begin time (Slurm
+    holds a requeued job for about two minutes) is released at once: only the wait is
+    shortened.
     """
     env = {
         **cluster.env,
@@ -231,21 +237,29 @@ def submit(
         **export,
     }
     log = folder / "slurm-%j.out"
-    command = ["sbatch", "--wait", "--parsable", f"--output={log}", *options, str(script), *args]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    job_id = int(proc.stdout.readline().split(";")[0])
+    command = ["sbatch", "--parsable", f"--output={log}", *options, str(script), *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    job_id = int(done.stdout.split(";")[0])
     deadline = time.monotonic() + timeout
-    while proc.poll() is None:
+    seen = None
+    while True:
         if time.monotonic() > deadline:
-            proc.kill()
             subprocess.run(["scancel", str(job_id)], env=cluster.env, check=False)
             pytest.fail(f"job {job_id} did not finish in {timeout} s: {cluster.job(job_id)}")
         info = cluster.job(job_id)
-        if info.get("JobState") == "PENDING" and int(info.get("Restarts", "0")) > 0:
+        state, restarts = info.get("JobState"), info.get("Restarts", "0")
+        if state == "PENDING" and int(restarts) > 0:
             cluster.scontrol("update", f"JobId={job_id}", "StartTime=now")
-        time.sleep(1)
+        if state in _FINAL_STATES:
+            if seen == (state, restarts):
+                break
+            seen = (state, restarts)
+        else:
+            seen = None
+        time.sleep(2)
+    code = int(info.get("ExitCode", "1:0").split(":")[0])
     text = Path(str(log).replace("%j", str(job_id))).read_text()
-    return proc.returncode, job_id, text
+    return code, job_id, text
 
 
 def _wall_time_stop_available() -> bool:
