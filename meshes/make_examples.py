@@ -31,6 +31,7 @@ import meshio
 import numpy as np
 
 from solver import cli
+from solver.mesh_shapes import icosphere
 
 HERE = Path(__file__).resolve().parent
 SEED = 7
@@ -38,40 +39,6 @@ RADIUS = 5.0  # µm
 SUBDIVISIONS = 5  # icosahedron refinements: 20 * 4**5 triangles, edges ~0.17 µm
 SIZES = ["--size", "0.4", "--inner-size", "1.0"]  # µm at the membrane, inside
 REMAKE = ["--overwrite"]
-
-
-def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-sphere vertices and outward triangles of a subdivided icosahedron."""
-    t = (1 + math.sqrt(5)) / 2
-    points = [
-        (-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0),
-        (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
-        (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1),
-    ]  # fmt: skip
-    faces = [
-        (0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11),
-        (1, 5, 9), (5, 11, 4), (11, 10, 2), (10, 7, 6), (7, 1, 8),
-        (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9),
-        (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1),
-    ]  # fmt: skip
-    x = [np.array(p, float) / np.linalg.norm(p) for p in points]
-    middle: dict[tuple[int, int], int] = {}
-
-    def mid(a: int, b: int) -> int:
-        key = (min(a, b), max(a, b))
-        if key not in middle:
-            m = x[a] + x[b]
-            x.append(m / np.linalg.norm(m))
-            middle[key] = len(x) - 1
-        return middle[key]
-
-    for _ in range(subdivisions):
-        new = []
-        for a, b, c in faces:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        faces = new
-    return np.array(x), np.array(faces, dtype=np.int32)
 
 
 def blebbed_radius(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:

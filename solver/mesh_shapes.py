@@ -29,8 +29,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import gmsh
+import numpy as np
 
-__all__ = ["SHAPES", "SHAPE_DIM", "SHAPE_DEFAULTS", "CellShape", "apply_sizes", "mesh_options"]
+__all__ = [
+    "SHAPES",
+    "SHAPE_DIM",
+    "SHAPE_DEFAULTS",
+    "CellShape",
+    "apply_sizes",
+    "icosphere",
+    "mesh_options",
+]
 
 SHAPES: tuple[str, ...] = ("disk", "ellipse", "sphere", "ellipsoid", "spread", "capsule")
 SHAPE_DIM: dict[str, int] = {
@@ -321,3 +330,38 @@ def apply_sizes(
     fields.setAsBackgroundMesh(threshold)
     for option in ("Mesh.MeshSizeExtendFromBoundary", "Mesh.MeshSizeFromPoints"):
         gmsh.option.setNumber(option, 0)
+
+
+def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-sphere vertices and outward triangles of an icosahedron subdivided ``subdivisions``
+    times (20·4^n triangles): a closed surface to import, in tests and example cells."""
+    t = (1 + math.sqrt(5)) / 2
+    points = [
+        (-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0),
+        (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
+        (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1),
+    ]  # fmt: skip
+    faces = [
+        (0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11),
+        (1, 5, 9), (5, 11, 4), (11, 10, 2), (10, 7, 6), (7, 1, 8),
+        (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9),
+        (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1),
+    ]  # fmt: skip
+    x = [np.array(p, float) / np.linalg.norm(p) for p in points]
+    middle: dict[tuple[int, int], int] = {}  # edge -> its midpoint (edges of all levels)
+
+    def mid(a: int, b: int) -> int:
+        key = (min(a, b), max(a, b))
+        if key not in middle:
+            m = x[a] + x[b]
+            x.append(m / np.linalg.norm(m))
+            middle[key] = len(x) - 1
+        return middle[key]
+
+    for _ in range(subdivisions):
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new
+    return np.array(x), np.array(faces, dtype=np.int64)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 try:  # the dolfinx wheel must be initialised before dolfinx or petsc4py are imported
@@ -30,43 +29,10 @@ import pytest
 
 from solver import cli, mesh_import, mesh_report, meshing
 from solver.mesh_import import Surface, SurfaceError
+from solver.mesh_shapes import icosphere
 
 COMM = MPI.COMM_WORLD
 ROUND_TRIP_TOLERANCE = 0.01  # relative, of area and volume (the issue's 1 %)
-
-
-def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-sphere vertices and outward triangles of a subdivided icosahedron."""
-    t = (1 + math.sqrt(5)) / 2
-    points = [
-        (-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0),
-        (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
-        (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1),
-    ]  # fmt: skip
-    faces = [
-        (0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11),
-        (1, 5, 9), (5, 11, 4), (11, 10, 2), (10, 7, 6), (7, 1, 8),
-        (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9),
-        (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1),
-    ]  # fmt: skip
-    x = [np.array(p, float) / np.linalg.norm(p) for p in points]
-    middle: dict[tuple[int, int], int] = {}  # edge -> its midpoint (edges of all levels)
-
-    def mid(a: int, b: int) -> int:
-        key = (min(a, b), max(a, b))
-        if key not in middle:
-            m = x[a] + x[b]
-            x.append(m / np.linalg.norm(m))
-            middle[key] = len(x) - 1
-        return middle[key]
-
-    for _ in range(subdivisions):
-        new = []
-        for a, b, c in faces:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        faces = new
-    return np.array(x), np.array(faces, dtype=np.int64)
 
 
 def blebbed_cell(radius: float = 3.0, subdivisions: int = 4) -> Surface:
