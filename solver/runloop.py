@@ -199,10 +199,12 @@ class RunLoop:
         self.dt_range = list(meta["dt_range"])
         self.proposal = meta["proposal"]
         self.wall_before = meta["wall_time"]
-        self.next_output = next(
-            (k for k, s in enumerate(self.times) if s > self.sim.t * (1 + 1e-12) + 1e-14),
-            len(self.times),
-        )
+        self.next_output = self._output_after(self.sim.t)
+
+    def _output_after(self, t: float) -> int:
+        """Index of the first output time after ``t`` (s), len(times) if none is left."""
+        later = (k for k, s in enumerate(self.times) if s > t * (1 + 1e-12) + 1e-14)
+        return next(later, len(self.times))
 
     # -- outputs -----------------------------------------------------------------
     def output(self, info: SolveInfo | None, dt: float) -> None:
@@ -357,9 +359,7 @@ class RunLoop:
                 at_output = clock.reached(self.times[self.next_output :])
                 if at_output:
                     self.output(info, dt)
-                    self.next_output = next(
-                        (k for k, s in enumerate(self.times) if s > sim.t), len(self.times)
-                    )
+                    self.next_output = self._output_after(sim.t)
                 self.step_walls.append(wallclock.perf_counter() - tic)
                 if not clock.done and self._checkpoint_due(at_output):
                     self.write_checkpoint("running")

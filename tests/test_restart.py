@@ -218,6 +218,14 @@ def _polarity(*args: str, ranks: int = 1, timeout: float = 600) -> subprocess.Co
 LONG = ["mesh.size=2", "time.end=300", "time.dt=0.5", "output.every=5"]
 
 
+def _uninterrupted(folder: Path, overrides: list[str]) -> Path:
+    """Copy the case into ``folder`` and run it whole into ``folder/full``; the copy's path."""
+    config = shutil.copy(CASE, folder / "config.toml")
+    reference = _polarity("run", str(config), "-o", str(folder / "full"), *_sets(overrides))
+    assert reference.returncode == EXIT_OK, reference.stderr
+    return config
+
+
 def _start_and_signal(command: list[str], out: Path, rows: int, sig: int) -> int:
     """Start ``command``; once metrics.csv has ``rows`` rows, send ``sig``; its exit code."""
     process = subprocess.Popen(
@@ -236,9 +244,7 @@ def _start_and_signal(command: list[str], out: Path, rows: int, sig: int) -> int
 @pytest.mark.serial
 @pytest.mark.slow
 def test_wall_time_stop_exits_75_and_the_run_completes_after_restarts(tmp_path):
-    config = shutil.copy(CASE, tmp_path / "config.toml")
-    reference = _polarity("run", str(config), "-o", str(tmp_path / "full"), *_sets(LONG))
-    assert reference.returncode == EXIT_OK, reference.stderr
+    config = _uninterrupted(tmp_path, LONG)
     out = str(tmp_path / "part")
     first = _polarity("run", str(config), "-o", out, *_sets(LONG), "--wall-time", "1")
     assert first.returncode == EXIT_STOPPED, first.stdout + first.stderr
@@ -259,9 +265,7 @@ def test_wall_time_stop_exits_75_and_the_run_completes_after_restarts(tmp_path):
 @pytest.mark.serial
 @pytest.mark.slow
 def test_killed_run_continues_to_the_same_answer(tmp_path):
-    config = shutil.copy(CASE, tmp_path / "config.toml")
-    reference = _polarity("run", str(config), "-o", str(tmp_path / "full"), *_sets(LONG))
-    assert reference.returncode == EXIT_OK, reference.stderr
+    config = _uninterrupted(tmp_path, LONG)
     out = tmp_path / "part"
     command = _command("run", str(config), "-o", str(out), *_sets(LONG))
     code = _start_and_signal(command, out, 7, signal.SIGKILL)
@@ -278,9 +282,7 @@ def test_killed_run_continues_to_the_same_answer(tmp_path):
 @pytest.mark.parametrize("first, then", [(1, 2), (2, 1)])
 def test_restart_on_another_rank_count(tmp_path, first, then):
     """Stopped by SIGTERM (as Slurm does; mpiexec passes it on to every rank)."""
-    config = shutil.copy(CASE, tmp_path / "config.toml")
-    reference = _polarity("run", str(config), "-o", str(tmp_path / "full"), *_sets(LONG))
-    assert reference.returncode == EXIT_OK, reference.stderr
+    config = _uninterrupted(tmp_path, LONG)
     out = tmp_path / "part"
     command = _command("run", str(config), "-o", str(out), *_sets(LONG), ranks=first)
     assert _start_and_signal(command, out, 5, signal.SIGTERM) == EXIT_STOPPED
