@@ -226,9 +226,10 @@ def submit(
 
     The end is read from the job's own state, not from ``sbatch --wait``, which may return
     when a requeued run ends. A state must hold for two polls 2 s apart (a requeue passes
-    through ending states). A job that was requeued and waits for its begin time (Slurm
-    holds a requeued job for about two minutes) is released at once: only the wait is
-    shortened.
+    through ending states). A job that was requeued waits for its begin time (Slurm holds
+    it for about two minutes); the test moves that time to 5 s after the requeue, once per
+    restart. Not to "now": slurmd refuses a credential issued in the second its job's old
+    credential was revoked ("Job credential revoked"), and the job fails with exit 1.
     """
     env = {
         **cluster.env,
@@ -242,14 +243,20 @@ def submit(
     job_id = int(done.stdout.split(";")[0])
     deadline = time.monotonic() + timeout
     seen = None
+    released: set[str] = set()
+    states: list[str] = []  # the job's states as seen, for the failure messages
     while True:
         if time.monotonic() > deadline:
             subprocess.run(["scancel", str(job_id)], env=cluster.env, check=False)
-            pytest.fail(f"job {job_id} did not finish in {timeout} s: {cluster.job(job_id)}")
+            pytest.fail(f"job {job_id} did not finish in {timeout} s: {states}")
         info = cluster.job(job_id)
         state, restarts = info.get("JobState"), info.get("Restarts", "0")
-        if state == "PENDING" and int(restarts) > 0:
-            cluster.scontrol("update", f"JobId={job_id}", "StartTime=now")
+        entry = f"{state}/{restarts}/{info.get('Reason')}/{info.get('ExitCode')}"
+        if not states or states[-1] != entry:
+            states.append(entry)
+        if state == "PENDING" and int(restarts) > 0 and restarts not in released:
+            released.add(restarts)
+            cluster.scontrol("update", f"JobId={job_id}", "StartTime=now+5")
         if state in _FINAL_STATES:
             if seen == (state, restarts):
                 break
@@ -259,7 +266,7 @@ def submit(
         time.sleep(2)
     code = int(info.get("ExitCode", "1:0").split(":")[0])
     text = Path(str(log).replace("%j", str(job_id))).read_text()
-    return code, job_id, text
+    return code, job_id, f"{text}\njob states (state/restarts/reason/exit): {states}"
 
 
 def _wall_time_stop_available() -> bool:
