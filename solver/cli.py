@@ -100,6 +100,11 @@ def _configure_logging(debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+def started() -> float:
+    """``time.perf_counter()`` at the program's start: the origin of ``--wall-time``."""
+    return _STARTED
+
+
 def _say(*args) -> None:
     if MPI.COMM_WORLD.rank == 0:
         print(*args, flush=True)

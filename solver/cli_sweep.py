@@ -5,12 +5,15 @@
     polarity sweep CONFIG --vary ... -o OUT --slurm [--ranks 2 --time 02:00:00]
 
 Exit code 0 when every member completed, 1 when some did not (the table says which
-and why), 2 for a malformed sweep (bad ``--vary``, no valid member, occupied ``OUT``).
+and why), 2 for a malformed sweep (bad ``--vary``, no valid member, occupied ``OUT``),
+75 when members were stopped by ``--wall-time`` or a signal (continue with the same
+command and ``--restart``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from mpi4py import MPI
@@ -53,6 +56,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument(
+        "--restart",
+        action="store_true",
+        help="continue the sweep in OUT: keep finished members, continue stopped ones from "
+        "their checkpoints, run the others",
+    )
+    p.add_argument(
+        "--wall-time",
+        metavar="DURATION",
+        default=None,
+        help="stop every member at a step boundary before this much wall time (e.g. 2h, "
+        "01:30:00) with a checkpoint; members not started by then are not started; exit "
+        "code 75",
+    )
+    p.add_argument(
         "--group-size",
         type=int,
         default=1,
@@ -88,22 +105,78 @@ def _say(*args) -> None:
         print(*args, flush=True)
 
 
+def _budget(args: argparse.Namespace) -> sweep.Budget:
+    from solver import cli, units
+
+    wall = None
+    if args.wall_time is not None:
+        try:
+            wall = units.parse_duration(args.wall_time)
+        except units.UnitError as err:
+            raise InputError("--wall-time", str(err)) from None
+    return sweep.Budget(wall, cli.started())
+
+
+def _code(statuses: list[str]) -> int:
+    """0 if all completed; 75 (as ``polarity run``) if some stopped; else 1."""
+    from solver.cli import EXIT_STOPPED
+
+    if any(s == sweep.STOPPED for s in statuses):
+        return EXIT_STOPPED
+    return EXIT_OK if all(s == sweep.COMPLETED for s in statuses) else EXIT_FAILED
+
+
+def _check_same_sweep(plan: sweep.SweepPlan, out: Path, comm: MPI.Comm) -> None:
+    """For --restart: OUT holds this sweep (same run file, --set and --vary)."""
+    stored = None
+    if comm.rank == 0:
+        path = out / sweep.PLAN
+        stored = json.loads(path.read_text()) if path.is_file() else None
+    stored = comm.bcast(stored)
+    if stored is None:
+        raise InputError(
+            str(out),
+            f"no sweep to continue ({out / sweep.PLAN} does not exist); run without --restart",
+        )
+    now = plan.to_json()
+    same_file = Path(stored.get("config", "")).resolve() == plan.config.resolve()
+    differ = [k for k in now if stored.get(k) != now[k] and not (k == "config" and same_file)]
+    if differ:
+        listed = "; ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in differ)
+        raise InputError(
+            str(out / sweep.PLAN),
+            f"the sweep in {out} differs from this command ({listed}); "
+            "give the same run file, --set and --vary, or another -o",
+        )
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run, write the array scripts for, or collect a sweep; returns the exit code."""
+    from solver.runloop import stop_on_signals
+
     comm = MPI.COMM_WORLD
     plan = sweep.SweepPlan.from_args(args.config, args.overrides, args.vary)
     out: Path = args.out or plan.config.parent / "sweep"
     if args.collect:
         results = sweep.collect(plan, out) if comm.rank == 0 else []
         return _report(plan, out, results)
+    if args.restart and args.overwrite:
+        raise InputError("--restart", "cannot be combined with --overwrite")
+    stop_on_signals()
+    budget = _budget(args)
     if args.member is not None:  # one task of a job array: OUT was prepared by --slurm
         plan.values(args.member)  # checks the index
-        result = sweep.run_member(plan, args.member, out, comm)
+        kept = sweep.read_record(out, args.member) if args.restart and comm.rank == 0 else None
+        kept = comm.bcast(kept if kept and kept.status in sweep.FINAL else None)
+        if kept is not None:
+            _say(f"member {kept.member}: already {kept.status}")
+            return _code([kept.status])
+        result = sweep.run_member(plan, args.member, out, comm, budget, resume=args.restart)
         if comm.rank == 0:
             sweep.write_record(out, result)
         comm.barrier()  # every rank returns once the record is written
         _say(f"member {result.member}: {result.status} {result.reason}".rstrip())
-        return EXIT_OK if result.status == sweep.COMPLETED else EXIT_FAILED
+        return _code([result.status])
     if args.slurm and args.ranks < 1:
         raise InputError("--ranks", f"expected a positive number of ranks, got {args.ranks}")
     bad = [o for o in args.sbatch_options if not o.startswith("--")]
@@ -117,9 +190,12 @@ def handle(args: argparse.Namespace) -> int:
     invalid = plan.validate()  # InputError if no member is valid
     from solver.io import prepare_output_dir
 
-    prepare_output_dir(out, comm, args.overwrite)
-    if comm.rank == 0:
-        sweep.write_plan(out, plan)
+    if args.restart:
+        _check_same_sweep(plan, out, comm)
+    else:
+        prepare_output_dir(out, comm, args.overwrite)
+        if comm.rank == 0:
+            sweep.write_plan(out, plan)
     if args.slurm:
         if comm.rank == 0:
             lines = [f"#SBATCH {o}" for o in args.sbatch_options]
@@ -133,7 +209,7 @@ def handle(args: argparse.Namespace) -> int:
         f"sweep: {plan.size} members of {plan.config} ({n_bad} invalid) on {comm.size} rank(s), "
         f"{comm.size // args.group_size} group(s) of {args.group_size}"
     )
-    results = sweep.run_ensemble(plan, out, comm, args.group_size) or []
+    results = sweep.run_ensemble(plan, out, comm, args.group_size, budget, args.restart) or []
     return _report(plan, out, results)
 
 
@@ -144,5 +220,6 @@ def _report(plan: sweep.SweepPlan, out: Path, results: list[sweep.MemberResult])
         for line in sweep.summary(results, plan.keys):
             print(line, flush=True)
         print(f"table: {out / sweep.TABLE}", flush=True)
-    ok = comm.bcast(all(r.status == sweep.COMPLETED for r in results), root=0)
-    return EXIT_OK if ok else EXIT_FAILED
+    if comm.rank == 0 and any(r.status == sweep.STOPPED for r in results):
+        print("members stopped: continue with the same command and --restart", flush=True)
+    return comm.bcast(_code([r.status for r in results]), root=0)

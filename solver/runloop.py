@@ -49,6 +49,11 @@ _REJECTIONS = ("newton", "error", "negative")
 _requested: list[str] = []  # names of the stop signals received
 
 
+def stop_requested() -> str | None:
+    """The stop signal received since :func:`stop_on_signals` (this rank), or None."""
+    return f"received {_requested[-1]}" if _requested else None
+
+
 def stop_on_signals() -> dict[str, Any]:
     """Turn SIGTERM and SIGUSR1 into a clean stop of the run at its next step boundary.
 
@@ -96,6 +101,9 @@ class RunLoop:
         self.overwrite = overwrite
         self.restart = restart
         self.started = wallclock.perf_counter() if started is None else started
+        # this segment's own wall time (set-up included) counts from here, also when the
+        # wall-time limit counts from an earlier start (members of a sweep)
+        self.segment_start = wallclock.perf_counter() - sim.timings.get("setup", 0.0)
         self.wall_time = wall_time if wall_time is not None else self.cfg.time.wall_time
         self.overrides = list(overrides or [])
         tc = self.cfg.time
@@ -250,7 +258,7 @@ class RunLoop:
             "rejected": self.rejected,
             "dt_range": self.dt_range,
             "status": status,
-            "wall_time": self.wall_before + (wallclock.perf_counter() - self.started),
+            "wall_time": self.wall_before + (wallclock.perf_counter() - self.segment_start),
             "series": {c: w.state.entries for c, w in self.writers.items()},
             "document": self.cfg.document,
             "overrides": self.record.get("overrides", []),
@@ -284,10 +292,8 @@ class RunLoop:
     # -- stops -------------------------------------------------------------------
     def _stop_reason(self) -> str | None:
         """Why the run must stop before the next step (agreed by all ranks), or None."""
-        reason = None
-        if _requested:
-            reason = f"received {_requested[-1]}"
-        elif self.wall_time is not None:
+        reason = stop_requested()
+        if reason is None and self.wall_time is not None:
             elapsed = wallclock.perf_counter() - self.started
             step = max(self.step_walls, default=0.0)
             margin = 2.0 * step + 2.0 * self.checkpoint_seconds + 1.0

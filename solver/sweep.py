@@ -15,8 +15,16 @@ row-major order (the last ``--vary`` changes fastest). Two ways to run them:
 Each member writes its outputs to ``OUT/member_NNN/`` and its result record to
 ``OUT/members/NNN.json``; ``OUT/sweep.csv`` has one row per member: index, varied
 values (as given), status (``completed``, ``failed``, ``invalid`` for a member whose
-run file does not validate, ``missing`` for one that never reported), reason, steps,
-wall time (s) and the final read-outs (``metrics.csv`` columns, solver units).
+run file does not validate, ``stopped`` for one stopped by the wall-time limit or a
+signal, ``missing`` for one that never reported), reason, steps, wall time (s) and the
+final read-outs (``metrics.csv`` columns, solver units).
+
+**Stopping and continuing.** With a wall-time limit (``--wall-time``) or on SIGTERM /
+SIGUSR1, the running members stop at a step boundary with a checkpoint (as ``polarity
+run`` does) and the members not started yet are not started; all are ``stopped``.
+Run the same sweep again with ``--restart``: members with a final status (completed,
+failed, invalid) are kept, stopped members continue from their checkpoints and the
+others start. A Slurm array task does the same for its member and requeues itself.
 """
 
 from __future__ import annotations
@@ -42,6 +50,10 @@ from solver.errors import InputError
 log = logging.getLogger(__name__)
 
 COMPLETED, FAILED, INVALID, MISSING = "completed", "failed", "invalid", "missing"
+STOPPED = "stopped"
+FINAL = (COMPLETED, FAILED, INVALID)  # statuses a restarted sweep keeps
+START_MARGIN = 5.0  # s: a member is not started with less wall time than this left
+STOP_MARGIN = 300  # s: array tasks stop this long before their limit (at most 3/4 of it)
 TABLE = "sweep.csv"
 PLAN = "sweep.json"
 RECORDS = "members"
@@ -170,37 +182,98 @@ def member_dir(out: Path, index: int) -> Path:
     return out / f"member_{index:03d}"
 
 
-def run_member(plan: SweepPlan, index: int, out: Path, comm: MPI.Comm) -> MemberResult:
+@dataclass(frozen=True)
+class Budget:
+    """When members must stop: a wall-time limit (s after ``started``) and signals."""
+
+    wall_time: float | None = None
+    started: float = 0.0
+
+    def exhausted(self, comm: MPI.Comm) -> str | None:
+        """Why no member may start now (agreed on ``comm``), or None."""
+        from solver.runloop import stop_requested
+
+        reason = stop_requested()
+        if reason is None and self.wall_time is not None:
+            used = wallclock.perf_counter() - self.started
+            if used + START_MARGIN >= self.wall_time:
+                reason = f"wall-time limit: {used:.0f} s used of {self.wall_time:.0f} s"
+        reasons = comm.allgather(reason)
+        return next((r for r in reasons if r), None)
+
+
+def run_member(
+    plan: SweepPlan,
+    index: int,
+    out: Path,
+    comm: MPI.Comm,
+    budget: Budget | None = None,
+    resume: bool = False,
+) -> MemberResult:
     """Run member ``index`` on ``comm`` into ``out/member_NNN`` (collective on ``comm``).
 
     A run file that does not validate gives status ``invalid``; a run that fails (Newton,
-    or an error raised on every rank of ``comm``) gives ``failed``; neither raises.
+    or an error raised on every rank of ``comm``) gives ``failed``; a run stopped by the
+    ``budget`` gives ``stopped``; none raises. With ``resume``, a member with a
+    checkpoint continues from it.
     """
+    from solver import checkpoint, restart
     from solver.simulation import Simulation
 
+    budget = budget or Budget(started=wallclock.perf_counter())
     values = plan.values(index)
     folder = member_dir(out, index)
     result = MemberResult(index, values, INVALID, out=folder.name)
     start = wallclock.perf_counter()
+    why_not = budget.exhausted(comm)
+    if why_not:
+        result.status, result.reason = STOPPED, f"not started: {why_not}"
+        return result
+    stored = None
     try:
         cfg = run_config.load(plan.config, plan.overrides(index))
+        has_checkpoint = comm.bcast(
+            checkpoint.path_in(folder).is_file() if comm.rank == 0 else None
+        )
+        if resume and has_checkpoint:
+            cfg, stored = restart.load(plan.config, folder, [], comm)
     except InputError as err:
         result.reason = str(err)
         return result
     try:
         with Simulation(cfg, comm) as sim:
-            run = sim.run(folder, overwrite=True)
+            if stored is not None:
+                meta = stored.meta
+                sim.load_states(stored, meta["t"], meta["dt_prev"], meta["past_times"])
+            run = sim.run(
+                folder,
+                overwrite=stored is None,
+                restart=stored,
+                wall_time=budget.wall_time,
+                started=budget.started,
+                overrides=plan.overrides(index) if stored is None else [],
+            )
     except InputError as err:
         result.reason = str(err)
     except Exception as err:  # recorded: the other members go on
         log.debug("member %d raised", index, exc_info=True)
         result.status, result.reason = FAILED, f"{type(err).__name__}: {err}"
     else:
-        result.status = COMPLETED if run.status == COMPLETED else FAILED
+        result.status = run.status if run.status in (COMPLETED, STOPPED) else FAILED
         result.reason, result.steps = run.reason, run.steps
         result.final = {k: float(v) for k, v in run.final.items()}
     result.wall_time = wallclock.perf_counter() - start
+    if stored is not None:  # the member's total, over its segments
+        result.wall_time += float(stored.meta.get("wall_time", 0.0))
     return result
+
+
+def read_record(out: Path, index: int) -> MemberResult | None:
+    """The member's record from an earlier run of the sweep, or None."""
+    path = out / RECORDS / f"{index:03d}.json"
+    if not path.is_file():
+        return None
+    return MemberResult(**json.loads(path.read_text()))
 
 
 def write_record(out: Path, result: MemberResult) -> None:
@@ -214,12 +287,19 @@ def write_record(out: Path, result: MemberResult) -> None:
 
 
 def run_ensemble(
-    plan: SweepPlan, out: Path, comm: MPI.Comm, group_size: int = 1
+    plan: SweepPlan,
+    out: Path,
+    comm: MPI.Comm,
+    group_size: int = 1,
+    budget: Budget | None = None,
+    resume: bool = False,
 ) -> list[MemberResult] | None:
     """Run every member on groups of ``group_size`` ranks of ``comm`` (collective).
 
     Returns the results, ordered by member, on rank 0 of ``comm`` (None elsewhere), after
-    writing each member's record and ``out/sweep.csv``.
+    writing each member's record and ``out/sweep.csv``. With ``resume``, members with a
+    final record are kept and the others run (continued from a checkpoint if they have
+    one); ``budget`` stops members as a wall-time limit or a signal requires.
     """
     if group_size < 1 or comm.size % group_size:
         raise InputError(
@@ -235,7 +315,12 @@ def run_ensemble(
         for index in range(color, plan.size, groups):
             if comm.rank == 0:
                 log.info("member %d of %d: %s", index, plan.size, _describe(plan.values(index)))
-            result = run_member(plan, index, out, group)
+            kept = read_record(out, index) if resume and leader else None
+            kept = group.bcast(kept if kept and kept.status in FINAL else None)
+            if kept is not None:
+                mine.append(kept)
+                continue
+            result = run_member(plan, index, out, group, budget, resume)
             if leader:
                 write_record(out, result)
             mine.append(result)
@@ -257,8 +342,9 @@ def collect(plan: SweepPlan, out: Path) -> list[MemberResult]:
     results = []
     for index in range(plan.size):
         path = out / RECORDS / f"{index:03d}.json"
-        if path.is_file():
-            results.append(MemberResult(**json.loads(path.read_text())))
+        record = read_record(out, index)
+        if record is not None:
+            results.append(record)
         else:
             results.append(
                 MemberResult(
@@ -275,10 +361,11 @@ def collect(plan: SweepPlan, out: Path) -> list[MemberResult]:
 
 def write_table(path: Path, plan: SweepPlan, results: Sequence[MemberResult]) -> None:
     """One row per member: index, varied values, status, reason, steps, wall time, finals."""
+    fixed = ["member", *plan.keys, "status", "reason", "steps", "wall_time"]
     finals: list[str] = []
     for r in results:
-        finals += [k for k in r.final if k not in finals]
-    header = ["member", *plan.keys, "status", "reason", "steps", "wall_time", *finals]
+        finals += [k for k in r.final if k not in finals and k not in fixed]
+    header = [*fixed, *finals]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -300,6 +387,29 @@ def read_table(path: Path) -> list[dict[str, str]]:
     """Rows of a ``sweep.csv`` as dictionaries of strings."""
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+def slurm_seconds(text: str) -> int:
+    """Seconds in an sbatch ``--time``: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S.
+
+    As :func:`solver.units.parse_duration`, except that a bare number is minutes; 0 for
+    no limit (``0``, ``UNLIMITED``, ``INFINITE``).
+    """
+    from solver.units import UnitError, parse_duration
+
+    text = text.strip()
+    if text.upper() in ("UNLIMITED", "INFINITE"):
+        return 0
+    try:
+        if text.isdigit():
+            return int(text) * 60
+        if ":" not in text and "-" not in text:
+            raise UnitError("not a Slurm time")
+        return int(parse_duration(text))
+    except UnitError:
+        raise InputError(
+            "--time", f"expected a Slurm time such as 02:00:00, 90 or 1-12, got {text!r}"
+        ) from None
 
 
 def write_slurm(
@@ -330,6 +440,9 @@ def write_slurm(
     ]
     command = " ".join(shlex.quote(a) for a in base)
     header = ["#!/bin/bash", "#SBATCH --job-name=polarity-sweep", *extra]
+    limit = slurm_seconds(wall_time)
+    stop = max(limit - STOP_MARGIN, limit // 4)  # s: the member stops here, checkpointed
+    stopping = f" --wall-time {stop}s" if limit else ""
     array = out / "sweep.sbatch"
     array.write_text(
         "\n".join(
@@ -338,11 +451,26 @@ def write_slurm(
                 f"#SBATCH --array=0-{plan.size - 1}",
                 f"#SBATCH --ntasks={ranks}",
                 f"#SBATCH --time={wall_time}",
+                "#SBATCH --requeue",
+                "#SBATCH --open-mode=append",
                 f"#SBATCH --output={out}/slurm-%A_%a.out",
                 "# One sweep member per array task: " + f"{plan.size} members of {plan.config}.",
-                "set -euo pipefail",
+                (
+                    f"# The member stops {limit - stop} s before the task's limit (or on SIGTERM)"
+                    if limit
+                    else "# No time limit; on SIGTERM (preemption) the member stops"
+                ),
+                "# with a checkpoint (exit 75); the task then requeues itself and continues",
+                "# the member from it (--restart).",
+                "set -uo pipefail",
                 "export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1",
-                f'{launcher} -n "$SLURM_NTASKS" {command} --member "$SLURM_ARRAY_TASK_ID"',
+                f'{launcher} -n "$SLURM_NTASKS" {command} --member "$SLURM_ARRAY_TASK_ID" '
+                f"--restart{stopping}",
+                "status=$?",
+                'if ((status == 75)) && scontrol requeue "$SLURM_JOB_ID"; then',
+                "    sleep 600 # the requeue ends this script",
+                "fi",
+                'exit "$status"',
                 "",
             ]
         )

@@ -213,6 +213,51 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 _FINAL_STATES = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY"}
 
 
+def wait_for(
+    cluster: LocalSlurm, job_id: int, tasks: int, timeout: float
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Wait until the job (or each of the ``tasks`` tasks of a job array) has ended.
+
+    Returns each task's ``scontrol show job`` record and the states seen. A state must
+    hold for two polls 2 s apart (a requeue passes through ending states). A requeued
+    task waits for its begin time (Slurm holds it for about two minutes); the test
+    moves that time to 5 s after the requeue, once per restart. Not to "now": slurmd
+    refuses a credential issued in the second its job's old credential was revoked
+    ("Job credential revoked"), and the job fails with exit 1.
+    """
+    deadline = time.monotonic() + timeout
+    seen = None
+    released: set[tuple[str, str]] = set()
+    states: list[str] = []  # the tasks' states as seen, for the failure messages
+    while True:
+        if time.monotonic() > deadline:
+            subprocess.run(["scancel", str(job_id)], env=cluster.env, check=False)
+            pytest.fail(f"job {job_id} did not finish in {timeout} s: {states}")
+        text = cluster.scontrol("show", "job", "-o", str(job_id))
+        records = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in text.splitlines()]
+        records = [r for r in records if "JobState" in r]
+        now = tuple(
+            (r.get("ArrayTaskId", ""), r["JobState"], r.get("Restarts", "0")) for r in records
+        )
+        entry = " ".join(
+            f"{r.get('ArrayTaskId', '')}:{r['JobState']}/{r.get('Restarts')}/"
+            f"{r.get('Reason')}/{r.get('ExitCode')}"
+            for r in records
+        )
+        if not states or states[-1] != entry:
+            states.append(entry)
+        for r in records:
+            key = (r["JobId"], r.get("Restarts", "0"))
+            if r["JobState"] == "PENDING" and int(key[1]) > 0 and key not in released:
+                released.add(key)
+                cluster.scontrol("update", f"JobId={r['JobId']}", "StartTime=now+5")
+        ended = len(records) == tasks and all(r["JobState"] in _FINAL_STATES for r in records)
+        if ended and seen == now:
+            return sorted(records, key=lambda r: r.get("ArrayTaskId", "")), states
+        seen = now if ended else None
+        time.sleep(2)
+
+
 def submit(
     cluster: LocalSlurm,
     script: Path,
@@ -225,11 +270,7 @@ def submit(
     """``sbatch`` from the repository root, then wait for the job's end; (exit code, id, log).
 
     The end is read from the job's own state, not from ``sbatch --wait``, which may return
-    when a requeued run ends. A state must hold for two polls 2 s apart (a requeue passes
-    through ending states). A job that was requeued waits for its begin time (Slurm holds
-    it for about two minutes); the test moves that time to 5 s after the requeue, once per
-    restart. Not to "now": slurmd refuses a credential issued in the second its job's old
-    credential was revoked ("Job credential revoked"), and the job fails with exit 1.
+    when a requeued run ends (:func:`wait_for`).
     """
     env = {
         **cluster.env,
@@ -241,29 +282,7 @@ def submit(
     command = ["sbatch", "--parsable", f"--output={log}", *options, str(script), *args]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     job_id = int(done.stdout.split(";")[0])
-    deadline = time.monotonic() + timeout
-    seen = None
-    released: set[str] = set()
-    states: list[str] = []  # the job's states as seen, for the failure messages
-    while True:
-        if time.monotonic() > deadline:
-            subprocess.run(["scancel", str(job_id)], env=cluster.env, check=False)
-            pytest.fail(f"job {job_id} did not finish in {timeout} s: {states}")
-        info = cluster.job(job_id)
-        state, restarts = info.get("JobState"), info.get("Restarts", "0")
-        entry = f"{state}/{restarts}/{info.get('Reason')}/{info.get('ExitCode')}"
-        if not states or states[-1] != entry:
-            states.append(entry)
-        if state == "PENDING" and int(restarts) > 0 and restarts not in released:
-            released.add(restarts)
-            cluster.scontrol("update", f"JobId={job_id}", "StartTime=now+5")
-        if state in _FINAL_STATES:
-            if seen == (state, restarts):
-                break
-            seen = (state, restarts)
-        else:
-            seen = None
-        time.sleep(2)
+    (info,), states = wait_for(cluster, job_id, 1, timeout)
     code = int(info.get("ExitCode", "1:0").split(":")[0])
     text = Path(str(log).replace("%j", str(job_id))).read_text()
     return code, job_id, f"{text}\njob states (state/restarts/reason/exit): {states}"
@@ -387,3 +406,47 @@ def test_a_sweep_as_a_job_array_gives_one_table(cluster, tmp_path):
     assert [r["status"] for r in rows] == ["completed"] * 4 + ["invalid"] * 2
     assert all(float(r["total_m"]) > 0 for r in rows[:4])
     assert "parameters.k" in rows[4]["reason"]
+
+
+@slurm_test
+@needs_wall_time_stop
+def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster, tmp_path):
+    """Array tasks of 1 minute stop their members at 15 s (a quarter of the limit),
+    requeue themselves and continue from the checkpoints until the members complete."""
+    out = tmp_path / "sweep"
+    config = ROOT / "runs" / "chemotaxis_2d" / "config.toml"
+    fixed = ["--set", "time.end=300", "--set", "time.adaptive=false"]  # 600 steps, 20-60 s
+    subprocess.run(
+        [sys.executable, "-m", "solver", "sweep", str(config), *fixed]
+        + ["--vary", "output.every=20,30", "-o", str(out), "--slurm", "--time", "1"],
+        check=True,
+        capture_output=True,
+    )
+    assert "--wall-time 15s" in (out / "sweep.sbatch").read_text()
+    env = {**cluster.env, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        ["sbatch", "--parsable", str(out / "sweep.sbatch")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tasks, states = wait_for(cluster, int(done.stdout.split(";")[0]), 2, timeout=900)
+    logs = "\n".join(p.read_text() for p in sorted(out.glob("slurm-*.out")))
+    assert all(t["JobState"] == "COMPLETED" for t in tasks), f"{states}\n{logs}"
+    assert all(int(t["Restarts"]) >= 1 for t in tasks), f"{states}\n{logs}"
+    collect = subprocess.run(
+        [sys.executable, "-m", "solver", "sweep", str(config), *fixed]
+        + ["--vary", "output.every=20,30", "-o", str(out), "--collect"],
+        capture_output=True,
+        text=True,
+    )
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["status"] for r in rows] == ["completed"] * 2
+    assert [float(r["t"]) for r in rows] == [300.0, 300.0]
+    # the output interval changes nothing but the outputs: the members agree
+    assert float(rows[0]["PI_P"]) == pytest.approx(float(rows[1]["PI_P"]), rel=1e-8)
+    for member in (0, 1):
+        record = json.loads((out / f"member_{member:03d}" / "run.json").read_text())
+        assert record["status"] == "completed" and len(record["restarts"]) >= 1

@@ -191,3 +191,100 @@ def test_slurm_array_scripts_member_tasks_and_collection(tmp_shared):
     rows = sweep.read_table(out / sweep.TABLE)
     assert [r["status"] for r in rows] == ["missing", "completed", "missing"]
     assert float(rows[1]["total_m"]) > 0
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 5400), ("1:30", 90), ("02:00:00", 7200), ("1-12", 129600), ("1-2:03:04", 93784)],
+)
+def test_slurm_time_limits(text, seconds):
+    assert sweep.slurm_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["2h", "x", "1:2:3:4", "-5"])
+def test_a_malformed_slurm_time_is_an_input_error(text):
+    with pytest.raises(InputError, match="--time"):
+        sweep.slurm_seconds(text)
+
+
+def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
+    """Members stopped after 2 steps (as by --wall-time) and members never started
+    (the budget gone) are continued by --restart; an invalid member stays invalid; the
+    table equals that of an uninterrupted sweep."""
+    from solver.runloop import RunLoop
+
+    path = write_config(tmp_shared)
+    argv = ["sweep", str(path), "--vary", "parameters.k=1,2,-1x,4", "-o"]
+    assert cli.main([*argv, str(tmp_shared / "full")]) == cli.EXIT_FAILED  # -1x is invalid
+    full = sweep.read_table(tmp_shared / "full" / sweep.TABLE)
+
+    original = RunLoop._stop_reason
+
+    def stop_after_two_steps(loop):
+        original(loop)
+        return "test stop" if loop.restart is None and loop.steps >= 2 else None
+
+    calls = []
+
+    def one_member_per_rank(budget, comm):
+        calls.append(1)
+        return "test budget" if len(calls) > 1 else None
+
+    monkeypatch.setattr(RunLoop, "_stop_reason", stop_after_two_steps)
+    monkeypatch.setattr(sweep.Budget, "exhausted", one_member_per_rank)
+    out = tmp_shared / "part"
+    assert cli.main([*argv, str(out)]) == cli.EXIT_STOPPED
+    rows = sweep.read_table(out / sweep.TABLE)
+    assert {r["status"] for r in rows} == {"stopped"}
+    started = [r for r in rows if not r["reason"].startswith("not started")]
+    assert len(started) == WORLD.size and all(r["steps"] == "2" for r in started)
+    assert all(float(r["t"]) == pytest.approx(0.2) for r in started)
+    monkeypatch.undo()
+
+    # another sweep in the same folder is refused; the same one continues
+    assert (
+        cli.main(["sweep", str(path), "--vary", "parameters.k=1,2", "--restart", "-o", str(out)])
+        == 2
+    )
+    assert cli.main([*argv, str(out), "--restart"]) == cli.EXIT_FAILED
+    rows = sweep.read_table(out / sweep.TABLE)
+    assert [r["status"] for r in rows] == [r["status"] for r in full]
+    assert [r["status"] for r in rows] == ["completed", "completed", "invalid", "completed"]
+    for a, b in zip(rows, full, strict=True):
+        assert a["steps"] == b["steps"]
+        for key in b:
+            if key.startswith(("total_", "pool_", "PI_")) and b[key]:
+                assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-10), key
+    for i in (0, 1, 3):
+        record = json.loads((out / f"member_{i:03d}" / "run.json").read_text())
+        assert record["status"] == "completed"
+    # nothing left to do: the finished members are kept as they are
+    assert cli.main([*argv, str(out), "--restart"]) == cli.EXIT_FAILED
+    assert sweep.read_table(out / sweep.TABLE) == rows
+
+
+def test_an_array_task_continues_its_member(tmp_shared, monkeypatch):
+    """A task stopped with exit 75 runs again with --restart (as after its requeue)."""
+    from solver.runloop import RunLoop
+
+    path = write_config(tmp_shared)
+    out = tmp_shared / "sweep"
+    argv = ["sweep", str(path), "--vary", "parameters.k=1,2", "-o", str(out)]
+    assert cli.main([*argv, "--slurm", "--time", "00:20:00"]) == 0
+    script = (out / "sweep.sbatch").read_text()
+    assert "--restart --wall-time 900s" in script and "#SBATCH --requeue" in script
+    assert 'scontrol requeue "$SLURM_JOB_ID"' in script
+    original = RunLoop._stop_reason
+    monkeypatch.setattr(
+        RunLoop,
+        "_stop_reason",
+        lambda loop: original(loop) or ("test stop" if loop.steps >= 1 else None),
+    )
+    task = [*argv, "--member", "1", "--restart", "--wall-time", "900s"]
+    assert cli.main(task) == cli.EXIT_STOPPED
+    monkeypatch.undo()
+    assert cli.main(task) == 0
+    record = json.loads((out / "member_001" / "run.json").read_text())
+    assert record["status"] == "completed" and len(record["restarts"]) == 1
+    assert cli.main(task) == 0  # a task run again after completion does nothing
+    assert len(json.loads((out / "member_001" / "run.json").read_text())["restarts"]) == 1
