@@ -61,18 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         help="override a run-file value, e.g. --set mesh.size=0.4 "
         "--set parameters.k_on='2 1/s' (repeatable)",
     )
-    run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    run.add_argument(
-        "--restart",
-        action="store_true",
-        help="continue the run in the output folder from its checkpoint (OUT/checkpoint/); "
+    add_stop_options(
+        run,
+        restart="continue the run in the output folder from its checkpoint (OUT/checkpoint/); "
         "values changed in the run file must be named with --set",
-    )
-    run.add_argument(
-        "--wall-time",
-        default=None,
-        metavar="DURATION",
-        help="stop before this much wall time (e.g. 2h, 1h30m, 01:30:00, '90 min') with a "
+        wall_time="stop before this much wall time (e.g. 2h, 1h30m, 01:30:00, '90 min') with a "
         f"checkpoint, status 'stopped' and exit code {EXIT_STOPPED}; continue with --restart",
     )
 
@@ -98,6 +91,27 @@ def _configure_logging(debug: bool) -> None:
     else:
         logger.addHandler(logging.NullHandler())
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def add_stop_options(parser: argparse.ArgumentParser, restart: str, wall_time: str) -> None:
+    """``--overwrite``, ``--restart`` and ``--wall-time`` (read with :func:`wall_time_of`)."""
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output folder"
+    )
+    parser.add_argument("--restart", action="store_true", help=restart)
+    parser.add_argument("--wall-time", default=None, metavar="DURATION", help=wall_time)
+
+
+def wall_time_of(args: argparse.Namespace) -> float | None:
+    """The ``--wall-time`` in seconds, or None; InputError when it is not a duration."""
+    from solver import units
+
+    if args.wall_time is None:
+        return None
+    try:
+        return units.parse_duration(args.wall_time)
+    except units.UnitError as err:
+        raise InputError("--wall-time", str(err)) from None
 
 
 def started() -> float:
@@ -148,18 +162,13 @@ def entry() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from solver import config as run_config
-    from solver import restart, units
+    from solver import restart
     from solver.runloop import stop_on_signals
     from solver.simulation import Simulation
 
     stop_on_signals()
     comm = MPI.COMM_WORLD
-    wall = None
-    if args.wall_time is not None:
-        try:
-            wall = units.parse_duration(args.wall_time)
-        except units.UnitError as err:
-            raise InputError("--wall-time", str(err)) from None
+    wall = wall_time_of(args)
     cfg = run_config.load(args.config, args.overrides)
     out = args.out or cfg.output.dir or cfg.case_dir / "out"
     stored = None

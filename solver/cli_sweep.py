@@ -54,18 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o", "--out", type=Path, default=None, help="output folder (default <case>/sweep)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument(
-        "--restart",
-        action="store_true",
-        help="continue the sweep in OUT: keep finished members, continue stopped ones from "
+    from solver.cli import add_stop_options
+
+    add_stop_options(
+        p,
+        restart="continue the sweep in OUT: keep finished members, continue stopped ones from "
         "their checkpoints, run the others",
-    )
-    p.add_argument(
-        "--wall-time",
-        metavar="DURATION",
-        default=None,
-        help="stop every member at a step boundary before this much wall time (e.g. 2h, "
+        wall_time="stop every member at a step boundary before this much wall time (e.g. 2h, "
         "01:30:00) with a checkpoint; members not started by then are not started; exit "
         "code 75",
     )
@@ -106,15 +101,9 @@ def _say(*args) -> None:
 
 
 def _budget(args: argparse.Namespace) -> sweep.Budget:
-    from solver import cli, units
+    from solver import cli
 
-    wall = None
-    if args.wall_time is not None:
-        try:
-            wall = units.parse_duration(args.wall_time)
-        except units.UnitError as err:
-            raise InputError("--wall-time", str(err)) from None
-    return sweep.Budget(wall, cli.started())
+    return sweep.Budget(cli.wall_time_of(args), cli.started())
 
 
 def _code(statuses: list[str]) -> int:
