@@ -1,4 +1,4 @@
-"""Small run files shared by the tests of the command line, sweeps and batch jobs.
+"""Small run files shared by the tests of the command line, sweeps, batch jobs and meshes.
 
 A disk of radius 1 µm with one cytosol species c and one membrane species m
 exchanged through the membrane: cheap (a few hundred unknowns), and conserving
@@ -58,3 +58,44 @@ def exchange_disk(
         parameters=f"\n{parameters}" if parameters else "",
         tables=f"\n{tables}\n" if tables else "",
     )
+
+
+_EXCHANGE_FILE = """
+[mesh]
+shape = "file"
+file = "{mesh}"
+
+[time]
+end = "{end}"
+dt = "0.01 s"
+scheme = "euler"
+
+[output]
+every = "0.01 s"
+
+[parameters]
+k_on = "1 um/s"
+k_off = "0.5 1/s"
+
+[species.c]
+compartment = "cytosol"
+D = "{D}"
+initial = "{c0}"
+
+[species.m]
+compartment = "membrane"
+D = "0.1 um^2/s"
+initial = "{m0}"
+
+[reactions.binding]
+equation = "c -> m"
+rate = "k_on*c - k_off*m"
+"""
+
+
+def exchange_file(
+    mesh: str, end: str, D: str = "1 um^2/s", c0: str = "1 + 0.1*x", m0: str = "0.2"
+) -> str:
+    """The same exchange on a mesh file (``mesh``: its path as the run file gives it),
+    backward Euler with steps and outputs of 0.01 s to ``end``."""
+    return _EXCHANGE_FILE.format(mesh=mesh, end=end, D=D, c0=c0, m0=m0)

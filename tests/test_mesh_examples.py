@@ -15,6 +15,7 @@ from mpi4py import MPI
 import pytest
 
 from solver import cli, mesh_import, mesh_report, meshing
+from tests.cases import exchange_file
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 MAX_BYTES = 2_000_000  # each shipped file stays small
@@ -42,46 +43,21 @@ def test_blebbed_cell_keeps_its_surface():
     assert report.volume == pytest.approx(surface.volume(), rel=0.01)
 
 
-RUN_FILE = """
-[mesh]
-shape = "file"
-file = "{mesh}"
-
-[time]
-end = "0.02 s"
-dt = "0.01 s"
-scheme = "euler"
-
-[output]
-every = "0.01 s"
-
-[parameters]
-k_on = "1 um/s"
-k_off = "0.5 1/s"
-
-[species.c]
-compartment = "cytosol"
-D = "10 um^2/s"
-initial = "1 + 0.05*x"
-
-[species.m]
-compartment = "membrane"
-D = "0.1 um^2/s"
-initial = "100 molecule/um^2"
-
-[reactions.binding]
-equation = "c -> m"
-rate = "k_on*c - k_off*m"
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs_out_of_the_box(tmp_shared, path):
     """A run file names the shipped mesh directly: two steps of binding and unbinding."""
     config = tmp_shared / "config.toml"
     if MPI.COMM_WORLD.rank == 0:
-        config.write_text(RUN_FILE.format(mesh=path.as_posix()))
+        config.write_text(
+            exchange_file(
+                path.as_posix(),
+                end="0.02 s",
+                D="10 um^2/s",
+                c0="1 + 0.05*x",
+                m0="100 molecule/um^2",
+            )
+        )
     MPI.COMM_WORLD.barrier()
     out = tmp_shared / "out"
     assert cli.main(["run", str(config), "-o", str(out)]) == 0

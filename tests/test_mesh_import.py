@@ -30,6 +30,7 @@ import pytest
 from solver import cli, mesh_import, mesh_report, meshing
 from solver.mesh_import import Surface, SurfaceError
 from solver.mesh_shapes import icosphere
+from tests.cases import exchange_file
 
 COMM = MPI.COMM_WORLD
 ROUND_TRIP_TOLERANCE = 0.01  # relative, of area and volume (the issue's 1 %)
@@ -170,39 +171,6 @@ def test_cli_broken_inputs_exit_code_2(tmp_shared, small_cell, capsys):
             assert message in capsys.readouterr().err
 
 
-RUN_FILE = """
-[mesh]
-shape = "file"
-file = "{mesh}"
-
-[time]
-end = "0.03 s"
-dt = "0.01 s"
-scheme = "euler"
-
-[output]
-every = "0.01 s"
-
-[parameters]
-k_on = "1 um/s"
-k_off = "0.5 1/s"
-
-[species.c]
-compartment = "cytosol"
-D = "1 um^2/s"
-initial = "1 + 0.1*x"
-
-[species.m]
-compartment = "membrane"
-D = "0.1 um^2/s"
-initial = "0.2"
-
-[reactions.binding]
-equation = "c -> m"
-rate = "k_on*c - k_off*m"
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["spread", "import"])
 def test_short_run_on_the_cell(tmp_shared, small_cell, source):
@@ -219,7 +187,7 @@ def test_short_run_on_the_cell(tmp_shared, small_cell, source):
     assert cli.main([*argv, "-o", str(mesh)]) == 0
     config = tmp_shared / "config.toml"
     if COMM.rank == 0:
-        config.write_text(RUN_FILE.format(mesh=mesh.name))
+        config.write_text(exchange_file(mesh.name, end="0.03 s"))
     COMM.barrier()
     assert cli.main(["check", str(config)]) == 0
     out = tmp_shared / "out"
