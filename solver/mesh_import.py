@@ -312,14 +312,19 @@ def _edges_cross(p: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
 
 
 def _check_self_intersections(points: np.ndarray, triangles: np.ndarray) -> None:
-    """Raise if two triangles that share no vertex cross each other."""
+    """Raise if two triangles that share no edge cross each other.
+
+    Triangles sharing one corner are tested too: an edge through the shared corner
+    touches the other triangle's plane there and never counts, so only a fold (the
+    edge opposite the corner through the other triangle) is found.
+    """
     p = points[triangles]
     pairs = _candidate_pairs(p)
-    shares = np.zeros(len(pairs), dtype=bool)
+    shared = np.zeros(len(pairs), dtype=np.int64)
     for i in range(3):
         for j in range(3):
-            shares |= triangles[pairs[:, 0], i] == triangles[pairs[:, 1], j]
-    pairs = pairs[~shares]
+            shared += triangles[pairs[:, 0], i] == triangles[pairs[:, 1], j]
+    pairs = pairs[shared < 2]
     scale = float(np.max(np.ptp(points, axis=0)))
     tol = _CROSS_TOL * scale**3
     crossing = []

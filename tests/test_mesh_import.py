@@ -129,6 +129,18 @@ def test_broken_surface_named(tmp_shared, small_cell, kind):
         mesh_import.load_surface(path, 1.0)
 
 
+def test_a_fold_between_triangles_sharing_a_corner_is_found():
+    """The second triangle shares the corner (0, 0, 0) with the first and passes through
+    its inside; a third one shares the corner and only touches the plane there."""
+    points = np.array(
+        [[0, 0, 0], [2, 0, 0], [0, 2, 0], [0.5, 0.5, -1], [0.5, 0.5, 1], [-1, -1, 1], [-1, 0, 1]],
+        float,
+    )
+    with pytest.raises(SurfaceError, match="self-intersecting surface: 1 pairs"):
+        mesh_import._check_self_intersections(points, np.array([[0, 1, 2], [0, 3, 4]]))
+    mesh_import._check_self_intersections(points, np.array([[0, 1, 2], [0, 5, 6]]))
+
+
 def test_orientation_is_repaired(tmp_shared, cell):
     """Triangles in any orientation (here: every other one flipped) give an outward surface."""
     triangles = cell.triangles.copy()
