@@ -28,7 +28,9 @@ import dolfinx
 import numpy as np
 import ufl
 from dolfinx import fem
+from ufl.algorithms import estimate_total_polynomial_degree
 from ufl.algorithms.analysis import extract_coefficients, extract_constants
+from ufl.corealg.traversal import unique_pre_traversal
 
 from solver.geometry import CellGeometry
 from solver.model import COORDINATES, TIME, Compartment, Model
@@ -76,6 +78,55 @@ class SystemForms:
     layout: list[list[fem.Form | None]]  # forms whose sparsity covers K and dN/dU
     time: fem.Constant  # t (s) on the cell mesh
     parameters: dict[str, fem.Constant]
+
+
+#: UFL nodes of polynomials in the unknowns, x, y, z and constants (Power: checked apart)
+_POLYNOMIAL_NODES = {
+    "Argument",
+    "Coefficient",
+    "ComponentTensor",
+    "Constant",
+    "FloatValue",
+    "Function",
+    "Indexed",
+    "IndexSum",
+    "IntValue",
+    "ListTensor",
+    "MultiIndex",
+    "Product",
+    "ScalarValue",
+    "SpatialCoordinate",
+    "Sum",
+    "Zero",
+}
+
+
+def _polynomial(expr: object) -> bool:
+    """Whether a rate is a polynomial (its estimated degree is then exact): sums and
+    products of unknowns, coordinates and constants, and whole non-negative powers."""
+    if isinstance(expr, int | float):
+        return True
+    for node in unique_pre_traversal(expr):
+        name = type(node).__name__
+        if name == "Power":
+            exponent = node.ufl_operands[1]
+            if type(exponent).__name__ not in ("IntValue", "FloatValue", "ScalarValue"):
+                return False
+            value = float(exponent)
+            if value < 0 or not value.is_integer():
+                return False
+        elif name not in _POLYNOMIAL_NODES:
+            return False
+    return True
+
+
+def reaction_degree(rate: object, test: object, configured: int, affine: bool = True) -> int:
+    """Quadrature degree of a reaction term ``rate·test``: the configured degree, or the
+    term's own degree when the rate is a polynomial of lower degree on an affine mesh
+    (that rule is exact, and has fewer points)."""
+    if not affine or not _polynomial(rate):
+        return configured
+    return min(configured, estimate_total_polynomial_degree(rate * test))
 
 
 def build(
@@ -147,9 +198,13 @@ def build(
     varying: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
     static = {id(c) for c in parameters.values()}
     block_of = {name: (i, b.index(name)) for i, b in enumerate(blocks) for name in b.species}
+    affine = geometry.mesh.geometry.cmaps[0].degree == 1
     for reaction in model.reactions.values():
         rate = reaction.rate.to_ufl(symbols)
         measure = ds if reaction.location == Compartment.MEMBRANE else dx
+        degree = reaction_degree(rate, tests[0][0], quadrature_degree, affine)
+        if degree != quadrature_degree:
+            measure = measure.reconstruct(metadata={"quadrature_degree": degree})
         for name, nu in reaction.stoichiometry.items():
             i, k = block_of[name]
             term = -nu * rate * tests[i][k] * measure

@@ -1,0 +1,82 @@
+"""The engine's cost savings that must not change results: the quadrature of polynomial
+rates, and the preconditioner kept for a Jacobian that does not change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem, mesh
+
+from solver.config import load
+from solver.forms import reaction_degree
+from solver.problem import Problem
+from solver.simulation import Simulation
+
+COMM = MPI.COMM_WORLD
+PHOSPHORYLATION = Path(__file__).parents[1] / "runs" / "phosphorylation" / "config.toml"
+
+
+@pytest.fixture(scope="module")
+def symbols():
+    domain = mesh.create_unit_square(COMM, 2, 2)
+    space = fem.functionspace(domain, ("Lagrange", 1, (2,)))
+    u, k = fem.Function(space), fem.Constant(domain, 2.0)
+    x = ufl.SpatialCoordinate(domain)
+    return u[0], u[1], k, x, ufl.TestFunction(space)[0]
+
+
+@pytest.mark.parametrize(
+    "rate, degree",
+    [
+        (lambda c, m, k, x: k * c, 2),  # linear: P1 × P1 test
+        (lambda c, m, k, x: k * c * m - 0.5 * m, 3),
+        (lambda c, m, k, x: c**2 * x[0], 4),
+        (lambda c, m, k, x: c**3 * m**2, 4),  # degree 6: capped by the configured 4
+        (lambda c, m, k, x: c / (k + c), 4),  # rational: not a polynomial
+        (lambda c, m, k, x: ufl.exp(-c), 4),
+        (lambda c, m, k, x: ufl.max_value(c, 0.0), 4),
+        (lambda c, m, k, x: c**0.5, 4),
+        (lambda c, m, k, x: c ** (-1), 4),
+        (lambda c, m, k, x: 3.0, 1),  # a constant source
+    ],
+)
+def test_reaction_quadrature_degree(symbols, rate, degree):
+    c, m, k, x, v = symbols
+    assert reaction_degree(rate(c, m, k, x), v, 4) == degree
+    assert reaction_degree(rate(c, m, k, x), v, 4, affine=False) == 4  # curved cells
+
+
+def _run(steps: list[float], reuse: bool, monkeypatch) -> tuple[np.ndarray, list[int], int]:
+    """States after ``steps`` (dt in s) of the phosphorylation case (linear), and the
+    Newton iterations and Jacobian assemblies; ``reuse=False`` rebuilds J every time."""
+    builds = []
+    original = Problem._assemble_matrix
+
+    def counted(self, A, forms):
+        if forms is self.forms.jacobian:
+            builds.append(1)
+        return original(self, A, forms)
+
+    monkeypatch.setattr(Problem, "_assemble_matrix", counted)
+    cfg = load(PHOSPHORYLATION, ["mesh.size=0.3", "mesh.inner_size=0.3"])
+    with Simulation(cfg, COMM) as sim:
+        sim.problem._constant_jacobian = sim.problem._constant_jacobian and reuse
+        newton = [sim.step(dt).newton_iterations for dt in steps]
+        state = sim.blocks[0].u.x.array.copy()
+    monkeypatch.undo()
+    return state, newton, len(builds)
+
+
+def test_a_constant_jacobian_is_assembled_once_per_step_size(monkeypatch):
+    steps = [0.01] * 4 + [0.02] * 3
+    kept, newton, builds = _run(steps, True, monkeypatch)
+    rebuilt, newton_rebuilt, builds_rebuilt = _run(steps, False, monkeypatch)
+    assert builds == 2  # dt = 0.01, then dt = 0.02 (c0 changed)
+    assert builds_rebuilt == sum(newton_rebuilt) >= len(steps)
+    assert newton == newton_rebuilt  # the same Jacobian, so the same Newton path
+    assert np.allclose(kept, rebuilt, rtol=1e-12, atol=1e-14)
