@@ -49,7 +49,7 @@ import gmsh
 import ufl
 from dolfinx import fem
 from dolfinx.io import gmsh as gmshio
-from timing import peak_rss_mib, report, run_main, step_statistics
+from timing import peak_rss_mib, report, run_main, time_loop
 
 CYTOSOL, MEMBRANE = 1, 2
 D_C, D_M = 1.0, 0.1
@@ -210,14 +210,9 @@ def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
     initial = totals()
 
     # -- time loop ----------------------------------------------------------------
-    newton, krylov, reasons, step_times, cpu_times = [], [], [], [], []
     timers_after_first = {}
-    comm.Barrier()
-    loop_start = time.perf_counter()
-    rest_start = loop_start
-    first_step = float("nan")
-    for k in range(steps):
-        t, cpu = time.perf_counter(), time.process_time()
+
+    def one_step() -> tuple[int, int, str, bool]:
         dolfinx.fem.petsc.assign([c, m], x)
         t_snes = time.perf_counter()
         snes.solve(None, x)
@@ -225,22 +220,17 @@ def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
         assign_x(x)
         c_n.x.array[:] = c.x.array
         m_n.x.array[:] = m.x.array
-        step_times.append(time.perf_counter() - t)
-        cpu_times.append(time.process_time() - cpu)
         reason = snes.getConvergedReason()
-        newton.append(snes.getIterationNumber())
-        krylov.append(snes.getLinearSolveIterations())
-        reasons.append(_reason_name(reason))
-        if reason <= 0:
-            break
-        if k == 0:
-            comm.Barrier()
-            first_step = time.perf_counter() - loop_start
-            timers_after_first = dict(timers)
-            rest_start = time.perf_counter()
-    comm.Barrier()
-    done = len(step_times)
-    rest = time.perf_counter() - rest_start if done > 1 else float("nan")
+        return (
+            snes.getIterationNumber(),
+            snes.getLinearSolveIterations(),
+            _reason_name(reason),
+            reason > 0,
+        )
+
+    stats, rest = time_loop(
+        one_step, steps, comm, on_first=lambda: timers_after_first.update(timers)
+    )
     final = totals()
 
     timed = {
@@ -263,9 +253,7 @@ def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
         "dt": DT,
         "steps": steps,
         "setup_s": setup,
-        **step_statistics(
-            comm, steps, first_step, rest, step_times, cpu_times, newton, krylov, reasons
-        ),
+        **stats,
         "timers_s": {
             "residual_assembly": timed["residual"],
             "jacobian_assembly": timed["jacobian"],

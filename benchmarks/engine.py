@@ -42,7 +42,7 @@ from petsc4py import PETSc  # noqa: E402
 
 import dolfinx  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import code_digest, peak_rss_mib, report, run_main, step_statistics  # noqa: E402
+from timing import code_digest, peak_rss_mib, report, run_main, time_loop  # noqa: E402
 
 import solver.simulation as simulation  # noqa: E402
 from solver.config import from_dict  # noqa: E402
@@ -159,31 +159,24 @@ def run(
     }
     initial = sim.totals()
 
-    newton, krylov, reasons, step_times, cpu_times = [], [], [], [], []
     by_step = []  # (total c, total m) after each step: to check the baseline at its step count
     timers_after_first: dict[str, float] = {}
-    comm.Barrier()
-    loop_start = rest_start = time.perf_counter()
-    first_step = float("nan")
-    for k in range(steps):
-        t, cpu = time.perf_counter(), time.process_time()
+
+    def one_step() -> tuple[int, int, str, bool]:
         info = sim.step(DT)
-        step_times.append(time.perf_counter() - t)
-        cpu_times.append(time.process_time() - cpu)
-        newton.append(info.newton_iterations)
-        krylov.append(info.linear_iterations)
-        reasons.append(info.reason)
-        if not info.converged:
-            break
+        return info.newton_iterations, info.linear_iterations, info.reason, info.converged
+
+    def record_totals() -> None:
         totals = sim.totals()
         by_step.append((totals["total_c"], totals["total_m"]))
-        if k == 0:
-            comm.Barrier()
-            first_step = time.perf_counter() - loop_start
-            timers_after_first = dict(problem.timers)
-            rest_start = time.perf_counter()
-    comm.Barrier()
-    rest = time.perf_counter() - rest_start if len(step_times) > 1 else float("nan")
+
+    stats, rest = time_loop(
+        one_step,
+        steps,
+        comm,
+        on_first=lambda: timers_after_first.update(problem.timers),
+        after=record_totals,
+    )
     final = sim.totals()
 
     # engine timers over steps 2..N, max over ranks (the slowest rank sets the pace)
@@ -208,9 +201,7 @@ def run(
         "dt": DT,
         "steps": steps,
         "setup_s": setup,
-        **step_statistics(
-            comm, steps, first_step, rest, step_times, cpu_times, newton, krylov, reasons
-        ),
+        **stats,
         # seconds over steps 2..N
         "timers_s": {
             "residual_assembly": timers["residual"],

@@ -40,7 +40,7 @@ from mpi4py import MPI  # noqa: E402
 import dolfinx  # noqa: E402
 from dolfinx import fem  # noqa: E402
 from engine import SOURCE_HASH  # noqa: E402
-from timing import peak_rss_mib, report, run_main, step_statistics  # noqa: E402
+from timing import peak_rss_mib, report, run_main, time_loop  # noqa: E402
 
 from solver.config import load  # noqa: E402
 from solver.simulation import Simulation  # noqa: E402
@@ -60,30 +60,16 @@ def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
     sim = Simulation(cfg, comm)
     comm.Barrier()
     setup = time.perf_counter() - t0
-    newton, krylov, reasons, step_times, cpu_times = [], [], [], [], []
-    first_step, rest_start = float("nan"), time.perf_counter()
-    for k in range(steps):
-        t, cpu = time.perf_counter(), time.process_time()
+
+    def one_step() -> tuple[int, int, str, bool]:
         info = sim.step(DT)
-        step_times.append(time.perf_counter() - t)
-        cpu_times.append(time.process_time() - cpu)
-        newton.append(info.newton_iterations)
-        krylov.append(info.linear_iterations)
-        reasons.append(info.reason)
-        if not info.converged:
-            break
-        if k == 0:
-            comm.Barrier()
-            first_step, rest_start = step_times[0], time.perf_counter()
-    comm.Barrier()
-    rest = time.perf_counter() - rest_start
+        return info.newton_iterations, info.linear_iterations, info.reason, info.converged
+
+    stats, _ = time_loop(one_step, steps, comm)
     one = fem.Constant(sim.geometry.mesh, 1.0)
     volume = comm.allreduce(fem.assemble_scalar(fem.form(one * sim.geometry.dx)))
     mean = sim.totals()["total_A"] / volume
     exact = exact_mean(1.0)
-    stats = step_statistics(
-        comm, steps, first_step, rest, step_times, cpu_times, newton, krylov, reasons
-    )
     peak_sum, peak_max = peak_rss_mib(comm)
     record = {
         "code": "engine",

@@ -10,6 +10,7 @@ import ast
 import json
 import resource
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,51 @@ def step_statistics(
             "krylov": krylov,
         },
     }
+
+
+def time_loop(
+    step: Callable[[], tuple[int, int, str, bool]],
+    steps: int,
+    comm: MPI.Comm,
+    on_first: Callable[[], None] | None = None,
+    after: Callable[[], None] | None = None,
+) -> tuple[dict, float]:
+    """Time ``steps`` calls of ``step`` (one time step; returns Newton and Krylov
+    iterations, the SNES reason and whether it converged), stopping at a failure.
+
+    ``after`` runs after each converged step, outside the step's time (e.g. totals);
+    ``on_first`` once after the first step, when the clock of steps 2..N starts (e.g.
+    to take the code's own timers). Returns the :func:`step_statistics` fields and the
+    wall seconds of steps 2..N.
+    """
+    newton, krylov, reasons, step_times, cpu_times = [], [], [], [], []
+    comm.Barrier()
+    loop_start = rest_start = time.perf_counter()
+    first_step = float("nan")
+    for k in range(steps):
+        t, cpu = time.perf_counter(), time.process_time()
+        iterations, linear, reason, converged = step()
+        step_times.append(time.perf_counter() - t)
+        cpu_times.append(time.process_time() - cpu)
+        newton.append(iterations)
+        krylov.append(linear)
+        reasons.append(reason)
+        if not converged:
+            break
+        if after is not None:
+            after()
+        if k == 0:
+            comm.Barrier()
+            first_step = time.perf_counter() - loop_start
+            if on_first is not None:
+                on_first()
+            rest_start = time.perf_counter()
+    comm.Barrier()
+    rest = time.perf_counter() - rest_start if len(step_times) > 1 else float("nan")
+    stats = step_statistics(
+        comm, steps, first_step, rest, step_times, cpu_times, newton, krylov, reasons
+    )
+    return stats, rest
 
 
 def report(record: dict, path: Path | None, comm: MPI.Comm) -> int:
