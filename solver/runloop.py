@@ -16,7 +16,6 @@ or when adaptive stepping needs a step below ``dt_min`` or a fixed step fails
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import math
@@ -126,7 +125,6 @@ class RunLoop:
         self.last_checkpoint_wall = wallclock.perf_counter()
         self.step_walls: deque[float] = deque(maxlen=20)
         self._just_rejected = False
-        self.substeps = 1  # accepted steps in the last advance (2 for a start step)
         self.wall_before = 0.0  # run wall time of earlier segments (s)
 
     # -- set-up ------------------------------------------------------------------
@@ -339,7 +337,6 @@ class RunLoop:
                     status, reason = "stopped", stop
                     break
                 tic = wallclock.perf_counter()
-                self.substeps = 1
                 if tc.adaptive:
                     info, dt, failure = self._adaptive_step(clock)
                 else:
@@ -358,9 +355,8 @@ class RunLoop:
                     break
                 clock.advance(dt)
                 sim.t = sim.past_times[0] = clock.t  # snapped onto a milestone
-                self.steps += self.substeps
-                size = dt / self.substeps
-                self.dt_range = [min(self.dt_range[0], size), max(self.dt_range[1], size)]
+                self.steps += 1
+                self.dt_range = [min(self.dt_range[0], dt), max(self.dt_range[1], dt)]
                 if clock.reached(self.events):
                     # the solution has a kink in time here: BDF2 across it would be of
                     # first order, so start again with one backward-Euler step (and small)
@@ -368,14 +364,14 @@ class RunLoop:
                     self.proposal = min(self.proposal, tc.dt)
                 at_output = clock.reached(self.times[self.next_output :])
                 if at_output:
-                    self.output(info, size)
+                    self.output(info, dt)
                     self.next_output = self._output_after(sim.t)
                 self.step_walls.append(wallclock.perf_counter() - tic)
                 if not clock.done and self._checkpoint_due(at_output):
                     self.write_checkpoint("running")
                 now = wallclock.perf_counter()
                 if now - last_progress >= cfg.output.progress or clock.done:
-                    self._progress(size, info, now - start)
+                    self._progress(dt, info, now - start)
                     last_progress = now
         finally:
             if self.metrics:
@@ -403,31 +399,37 @@ class RunLoop:
         return result
 
     def _adaptive_step(self, clock: Clock) -> tuple[SolveInfo, float, str | None]:
-        """Attempt steps until one is accepted; returns (info, dt, failure reason or None).
-
-        Sets ``self.substeps``: a start step (no past states) is taken as two halves.
-        """
+        """Attempt steps until one is accepted; returns (info, dt, failure reason or None)."""
         sim, control = self.sim, self.control
         while True:
             clock.dt = max(min(self.proposal, control.dt_max), control.dt_min)
             if sim.dt_prev is not None:
                 clock.dt = min(clock.dt, control.grow * sim.dt_prev)
             dt = clock.next_step()
-            if sim.dt_prev is None:
-                order, (info, err, why) = 1, self._start_step(dt)
+            order = sim.order()
+            info = sim.attempt(dt)
+            err = None
+            if not info.converged:
+                why, factor = "newton", control.newton_cut
+            elif self.cfg.time.reject_negative and sim.undershoot(control.atol):
+                why, factor = "negative", control.negative_cut
             else:
-                order, (info, err, why) = sim.order(), self._single_step(dt)
+                err = sim.local_error(control)
+                rejected = err is not None and err > 1.0
+                why, factor = ("error", control.factor(err, order)) if rejected else (None, 1.0)
             if why is None:
                 grow = control.factor(err, order) if err is not None else 1.0
                 if self._just_rejected:  # no growth right after a rejection
                     grow = min(grow, 1.0)
                 self._just_rejected = False
+                sim.accept(dt)
                 self.proposal = min(dt * grow, control.dt_max)
                 return info, dt, None
+            if info.converged:
+                sim.revert()
             self.rejected[why] += 1
             self._just_rejected = True
-            factor = {"newton": control.newton_cut, "negative": control.negative_cut}
-            self.proposal = dt * (factor[why] if why in factor else control.factor(err, order))
+            self.proposal = dt * factor
             log.debug("step of %.3g s at t = %.6g s rejected (%s)", dt, sim.t, why)
             if self.proposal < control.dt_min:
                 return (
@@ -439,75 +441,6 @@ class RunLoop:
                         "and a checkpoint are written"
                     ),
                 )
-
-    def _attempt(self, dt: float) -> tuple[SolveInfo, str | None]:
-        """Solve a step; (info, None) or, with the attempt undone, (info, why rejected)."""
-        sim = self.sim
-        info = sim.attempt(dt)
-        if not info.converged:
-            return info, "newton"  # attempt() has reverted
-        if self.cfg.time.reject_negative and sim.undershoot(self.control.atol):
-            sim.revert()
-            return info, "negative"
-        return info, None
-
-    def _single_step(self, dt: float) -> tuple[SolveInfo, float | None, str | None]:
-        """One step with the scheme's own error estimate: (info, err, why rejected)."""
-        sim = self.sim
-        self.substeps = 1
-        info, why = self._attempt(dt)
-        if why:
-            return info, None, why
-        err = sim.local_error(self.control)
-        if err is not None and err > 1.0:
-            sim.revert()
-            return info, err, "error"
-        sim.accept(dt)
-        return info, err, None
-
-    def _start_step(self, dt: float) -> tuple[SolveInfo, float | None, str | None]:
-        """A step without past states (the start, or after an event): step doubling.
-
-        One backward-Euler step of dt and two of dt/2; their difference is the error of
-        the two half steps (Richardson: backward Euler's local error is ∝ dt²), which
-        are kept. They also leave the three past states that the next step's estimate
-        needs, so every step of an adaptive run is error-controlled.
-        """
-        sim = self.sim
-        self.substeps = 2
-        snapshot = sim.snapshot()
-        info, why = self._attempt(dt)
-        if why:
-            return info, None, why
-        whole = sim.solution()
-        sim.revert()
-        half = 0.5 * dt
-        iterations = [info.newton_iterations, info.linear_iterations]
-        for k in range(2):
-            sim.dt_prev = None  # both halves are backward Euler
-            info, why = self._attempt(half)
-            sim.dt_prev = snapshot[3] if k == 0 else half
-            if why:
-                sim.restore(snapshot)
-                return info, None, why
-            iterations = [
-                iterations[0] + info.newton_iterations,
-                iterations[1] + info.linear_iterations,
-            ]
-            if k == 0:
-                sim.accept(half)
-        err = sim.difference_error(whole, dt, self.control)
-        if err > 1.0:
-            sim.restore(snapshot)
-            return info, err, "error"
-        sim.accept(half)
-        return (
-            dataclasses.replace(
-                info, newton_iterations=iterations[0], linear_iterations=iterations[1]
-            ),
-            err,
-            None,
-        )
 
     def _progress(self, dt: float, info: SolveInfo | None, elapsed: float) -> None:
         t, end = self.sim.t, self.cfg.time.end

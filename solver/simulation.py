@@ -304,43 +304,6 @@ class Simulation:
         self.past_times = [self.t, *self.past_times][:3]
         self.dt_prev = dt
 
-    def snapshot(self) -> tuple:
-        """The integrator's state (time, history, past steps), for :meth:`restore`."""
-        arrays = [[h.x.array.copy() for h in b.history] for b in self.blocks]
-        oldest = None if self.oldest is None else [o.copy() for o in self.oldest]
-        return self.t, arrays, oldest, self.dt_prev, list(self.past_times)
-
-    def restore(self, snapshot: tuple) -> None:
-        """Go back to a :meth:`snapshot`, undoing accepted steps taken since."""
-        self.t, arrays, oldest, self.dt_prev, past = snapshot
-        for b, saved in zip(self.blocks, arrays, strict=True):
-            for h, a in zip(b.history, saved, strict=True):
-                h.x.array[:] = a
-            b.u.x.array[:] = saved[0]
-        self.oldest = None if oldest is None else [o.copy() for o in oldest]
-        self.past_times = list(past)
-        self.forms.time.value = self.t
-        self.update_stimuli(self.t)
-
-    def solution(self) -> list[np.ndarray]:
-        """Copies of the attempted (or current) solution per compartment, owned nodes."""
-        return [b.u.x.array[: _owned(b)].copy() for b in self.blocks]
-
-    def difference_error(self, other: list[np.ndarray], dt: float, control: StepControl) -> float:
-        """Weighted RMS of (solution − ``other``) as the error of a step dt (collective).
-
-        Scaled like :meth:`local_error`: ≤ 1 when within the tolerance per unit step.
-        """
-        total, count = 0.0, 0
-        for b, ref in zip(self.blocks, other, strict=True):
-            n = _owned(b)
-            new, old = b.u.x.array[:n], b.history[0].x.array[:n]
-            weighted = (new - ref) * control.weights(new, old)
-            total += float(np.dot(weighted, weighted))
-            count += n
-        total, count = self.comm.allreduce(np.array([total, count]), op=MPI.SUM)
-        return float(np.sqrt(total / count)) * control.span / dt
-
     def restart_history(self) -> None:
         """Forget the past states: the next step is a one-step (backward Euler) start.
 

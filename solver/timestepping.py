@@ -20,10 +20,8 @@ BDF2 constant is the classical 2/9 dt³). The newest computed state contains the
 e itself, which enters U[…] with the weight w = 1/Π_j (t_{n+1} − t_j); the estimate
 is therefore divided by 1 + C·w (C the constant in front of U[…]: 11/9 for BDF2 and
 3/2 for backward Euler at constant steps). The estimate needs one more past state
-than the formula (BE: 3 states, BDF2: 4). A start step (the first, or the first after
-an event) has none: the run loop takes it by step doubling (one backward-Euler step of
-dt against two of dt/2, Richardson: their difference is the error of the halves) and
-the halves leave the past states the next step's estimate needs.
+than the formula (BE: 3 states, BDF2: 4); the steps without one are taken at the
+initial dt.
 
 The tolerances bound the error at the outputs, not of each step: local errors add
 up, so a step of length dt may make an error of (atol + rtol·|U|)·dt/T, T the

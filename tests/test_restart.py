@@ -145,13 +145,7 @@ def test_stopped_anywhere_and_continued_gives_the_same_run(tmp_shared, adaptive)
 def test_step_below_dt_min_fails_with_last_state_and_checkpoint(tmp_shared, capsys):
     config = _config(tmp_shared)
     out = tmp_shared / "out"
-    # at rest until the chemokine comes at 10 s: the steps before are easy, the one after
-    # the switch cannot meet the strict tolerance above dt_min
-    switch = [
-        "stimulus.chemokine.mean=0",
-        'stimulus.chemokine.events=[{at = "10 s", mean = "25 nM"}]',
-    ]
-    strict = [*SMALL, *switch, "time.adaptive=true", "time.rtol=1e-5", "time.atol=1e-5"]
+    strict = [*SMALL, "time.adaptive=true", "time.rtol=1e-9", "time.atol=1e-9"]
     args = ["run", str(config), "-o", str(out), *_sets([*strict, "time.dt_min=0.5"])]
     assert main(args) == 1
     record = json.loads((out / "run.json").read_text())
