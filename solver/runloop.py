@@ -443,14 +443,20 @@ class RunLoop:
                 )
 
     def _progress(self, dt: float, info: SolveInfo | None, elapsed: float) -> None:
+        """One progress line. An ETA only with fixed steps: adaptive steps grow by orders
+        of magnitude after a transient, so extrapolating the wall time would mislead."""
         t, end = self.sim.t, self.cfg.time.end
         t0 = self.restart.meta["t"] if self.restart else 0.0
-        eta = elapsed * (end - t) / max(t - t0, 1e-300)
+        done = (t - t0) / (end - t0) if end > t0 else 1.0
+        eta = ""
+        if not self.cfg.time.adaptive:
+            eta = f"  ETA {elapsed * (end - t) / max(t - t0, 1e-300):.1f} s"
         log.info(
-            "t = %.6g / %.6g s  dt = %.3g s  Newton %d  steps %d (+%d rejected)  "
-            "wall %.1f s  ETA %.1f s",
+            "t = %.6g / %.6g s (%.1f %%)  dt = %.3g s  Newton %d  steps %d (+%d rejected)  "
+            "wall %.1f s%s",
             t,
             end,
+            100.0 * done,
             dt,
             info.newton_iterations if info else 0,
             self.steps,
