@@ -155,8 +155,7 @@ def handle(args: argparse.Namespace) -> int:
     budget = _budget(args)
     if args.member is not None:  # one task of a job array: OUT was prepared by --slurm
         plan.values(args.member)  # checks the index
-        kept = sweep.read_record(out, args.member) if args.restart and comm.rank == 0 else None
-        kept = comm.bcast(kept if kept and kept.status in sweep.FINAL else None)
+        kept = sweep.final_record(out, args.member, comm) if args.restart else None
         if kept is not None:
             _say(f"member {kept.member}: already {kept.status}")
             return _code([kept.status])

@@ -232,10 +232,7 @@ def run_member(
     stored = None
     try:
         cfg = run_config.load(plan.config, plan.overrides(index))
-        has_checkpoint = comm.bcast(
-            checkpoint.path_in(folder).is_file() if comm.rank == 0 else None
-        )
-        if resume and has_checkpoint:
+        if resume and comm.bcast(checkpoint.path_in(folder).is_file() if comm.rank == 0 else None):
             cfg, stored = restart.load(plan.config, folder, [], comm)
     except InputError as err:
         result.reason = str(err)
@@ -274,6 +271,13 @@ def read_record(out: Path, index: int) -> MemberResult | None:
     if not path.is_file():
         return None
     return MemberResult(**json.loads(path.read_text()))
+
+
+def final_record(out: Path, index: int, comm: MPI.Comm) -> MemberResult | None:
+    """The member's record if it has a final status (a restart keeps it), else None;
+    read on rank 0 of ``comm``, returned on all its ranks."""
+    record = read_record(out, index) if comm.rank == 0 else None
+    return comm.bcast(record if record is not None and record.status in FINAL else None)
 
 
 def write_record(out: Path, result: MemberResult) -> None:
@@ -315,8 +319,7 @@ def run_ensemble(
         for index in range(color, plan.size, groups):
             if comm.rank == 0:
                 log.info("member %d of %d: %s", index, plan.size, _describe(plan.values(index)))
-            kept = read_record(out, index) if resume and leader else None
-            kept = group.bcast(kept if kept and kept.status in FINAL else None)
+            kept = final_record(out, index, group) if resume else None
             if kept is not None:
                 mine.append(kept)
                 continue
