@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 from timing import code_digest, peak_rss_mib, report, run_main, time_loop  # noqa: E402
 
 import solver.simulation as simulation  # noqa: E402
-from solver.config import from_dict  # noqa: E402
+from solver.config.runfile import from_dict  # noqa: E402
 
 
 def source_hash() -> str:

@@ -42,7 +42,7 @@ from dolfinx import fem  # noqa: E402
 from engine import SOURCE_HASH  # noqa: E402
 from timing import peak_rss_mib, report, run_main, time_loop  # noqa: E402
 
-from solver.config import load  # noqa: E402
+from solver.config.runfile import load  # noqa: E402
 from solver.simulation import Simulation  # noqa: E402
 from tests.verification.test_phosphorylation import exact_mean  # noqa: E402
 

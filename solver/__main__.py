@@ -1,5 +1,5 @@
 """``python -m solver`` is the ``polarity`` command."""
 
-from solver.cli import entry
+from solver.cli.app import entry
 
 entry()

@@ -15,18 +15,18 @@ import ufl
 from dolfinx import fem
 from dolfinx.la import InsertMode
 
-from solver import forms as system_forms
-from solver import meshing
-from solver.checkpoint import restore
-from solver.config import RunConfig
+from solver.config.runfile import RunConfig
 from solver.errors import InputError
-from solver.geometry import CellGeometry
-from solver.metrics import MembraneReadouts, flatten, milestones
-from solver.model import COORDINATES, TIME, Compartment, noise_field
-from solver.nodes import NodeLayout
-from solver.problem import Problem, SolveInfo
-from solver.stimulus import StimulusField, state_at
-from solver.timestepping import StepControl, bdf_coefficients, local_error, order_of
+from solver.fem import forms as system_forms
+from solver.fem.geometry import CellGeometry
+from solver.fem.nodes import NodeLayout
+from solver.fem.problem import Problem, SolveInfo
+from solver.fem.readouts import MembraneReadouts, flatten, milestones
+from solver.io.checkpoint import restore
+from solver.mesh import meshing
+from solver.model.model import COORDINATES, TIME, Compartment, noise_field
+from solver.model.stimulus import StimulusField, state_at
+from solver.time.schemes import StepControl, bdf_coefficients, local_error, order_of
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ class Simulation:
         return out
 
     def load_states(self, stored: Any, t: float, dt_prev: float | None, past: list[float]) -> None:
-        """Set the state from a checkpoint read with :func:`solver.checkpoint.read`.
+        """Set the state from a checkpoint read with :func:`solver.io.checkpoint.read`.
 
         Raises InputError when the checkpoint does not fit this run (species, mesh).
         """
@@ -405,10 +405,10 @@ class Simulation:
     ) -> RunResult:
         """Integrate to ``time.end``, writing outputs to ``out_dir`` (or only in memory if None).
 
-        ``options`` go to :class:`solver.runloop.RunLoop` (restart, wall_time, started,
+        ``options`` go to :class:`solver.time.loop.RunLoop` (restart, wall_time, started,
         overrides).
         """
-        from solver.runloop import RunLoop
+        from solver.time.loop import RunLoop
 
         return RunLoop(self, out_dir, overwrite, **options).execute()
 

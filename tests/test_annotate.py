@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from solver import cli, config
-from solver.annotate import field_table
-from solver.results import series_of
+from solver.io.annotate import field_table
+from solver.io.results import series_of
 
 RUN_FILE = """
 [mesh]

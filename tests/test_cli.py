@@ -14,7 +14,8 @@ from mpi4py import MPI
 import pytest
 
 from solver import cli
-from solver.io import read_metrics
+from solver.cli import app as cli_main
+from solver.io.files import read_metrics
 from tests.cases import exchange_disk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,16 +237,16 @@ def test_unexpected_error_under_mpi_aborts_every_rank(monkeypatch, capsys):
         raise RuntimeError("a bug on one rank")
 
     world = _World()
-    monkeypatch.setattr(cli, "main", broken)
-    monkeypatch.setattr(cli, "MPI", type("FakeMPI", (), {"COMM_WORLD": world}))
+    monkeypatch.setattr(cli_main, "main", broken)
+    monkeypatch.setattr(cli_main, "MPI", type("FakeMPI", (), {"COMM_WORLD": world}))
     with pytest.raises(SystemExit) as stop:
-        cli.entry()
-    assert stop.value.code == cli.EXIT_FAILED and world.aborted == [cli.EXIT_FAILED]
+        cli_main.entry()
+    assert stop.value.code == cli_main.EXIT_FAILED and world.aborted == [cli_main.EXIT_FAILED]
     assert "a bug on one rank" in capsys.readouterr().err
 
 
 def test_entry_exits_with_the_code_of_main(monkeypatch):
-    monkeypatch.setattr(cli, "main", lambda argv=None: cli.EXIT_STOPPED)
+    monkeypatch.setattr(cli_main, "main", lambda argv=None: cli_main.EXIT_STOPPED)
     with pytest.raises(SystemExit) as stop:
-        cli.entry()
-    assert stop.value.code == cli.EXIT_STOPPED
+        cli_main.entry()
+    assert stop.value.code == cli_main.EXIT_STOPPED

@@ -8,8 +8,8 @@ import pytest
 
 from solver import config
 from solver.errors import InputError
-from solver.expressions import Expression
-from solver.model import Compartment
+from solver.model.expressions import Expression
+from solver.model.model import Compartment
 
 BASE = {
     "mesh": {"shape": "disk", "radius": "5 um", "size": "1 um"},

@@ -1,4 +1,4 @@
-"""Tests for solver.expressions: whitelist, names, numpy and UFL backends."""
+"""Tests for solver.model.expressions: whitelist, names, numpy and UFL backends."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from solver.expressions import (
+from solver.model.expressions import (
     CONSTANTS,
     FUNCTIONS,
     Expression,
@@ -203,7 +203,7 @@ def test_library_imports_no_dolfinx() -> None:
     import ast
     from pathlib import Path
 
-    import solver.expressions as module
+    import solver.model.expressions as module
 
     tree = ast.parse(Path(module.__file__).read_text())
     imported = {

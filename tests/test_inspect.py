@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from solver import cli
-from solver.results import load_metrics, load_record, read_series, series_of
+from solver.io.results import load_metrics, load_record, read_series, series_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEMOTAXIS_2D = ROOT / "runs" / "chemotaxis_2d" / "config.toml"
@@ -167,7 +167,7 @@ def test_bad_folders_and_names_exit_2_with_one_line(run2d, tmp_path, capsys):
 
 # -- polarity plot ----------------------------------------------------------------------
 def test_plot_writes_the_figures(run2d, tmp_shared):
-    from solver.plotting import SIZES
+    from solver.inspect.plotting import SIZES
 
     figures = tmp_shared / "figures"
     assert cli.main(["plot", str(run2d), "-o", str(figures), "--species", "Rac_m"]) == 0
@@ -186,7 +186,7 @@ def test_plot_writes_the_figures(run2d, tmp_shared):
 
 
 def test_kymograph_has_its_maximum_at_the_front(run2d):
-    from solver.plotting import kymograph
+    from solver.inspect.plotting import kymograph
 
     record, metrics = load_record(run2d), load_metrics(run2d)
     membrane, cytosol = series_of(run2d, "membrane"), series_of(run2d, "cytosol")
@@ -212,7 +212,7 @@ def test_kymograph_has_its_maximum_at_the_front(run2d):
 
 def test_membrane_view_3d_with_pyvista(run3d, tmp_shared):
     pytest.importorskip("pyvista")
-    from solver.plotting import SIZES
+    from solver.inspect.plotting import SIZES
 
     figures = tmp_shared / "figures"
     assert cli.main(["plot", str(run3d), "-o", str(figures)]) == 0
@@ -226,7 +226,7 @@ def test_membrane_view_3d_with_pyvista(run3d, tmp_shared):
     pixels = _image(view)[..., :3]
     assert pixels.std() > 0.05
     # a 3-D kymograph is over the polar angle, from the front (0) to the back (180)
-    from solver.plotting import kymograph
+    from solver.inspect.plotting import kymograph
 
     membrane = series_of(run3d, "membrane")
     k = kymograph(membrane, "m", load_record(run3d), load_metrics(run3d), membrane.centroid())

@@ -14,7 +14,10 @@ from mpi4py import MPI
 
 import pytest
 
-from solver import cli, mesh_import, mesh_report, meshing
+from solver import cli
+from solver.mesh import meshing
+from solver.mesh import report as mesh_report
+from solver.mesh import surface as mesh_import
 from tests.cases import exchange_file
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"

@@ -27,9 +27,12 @@ import meshio
 import numpy as np
 import pytest
 
-from solver import cli, mesh_import, mesh_report, meshing
-from solver.mesh_import import Surface, SurfaceError
-from solver.mesh_shapes import icosphere
+from solver import cli
+from solver.mesh import meshing
+from solver.mesh import report as mesh_report
+from solver.mesh import surface as mesh_import
+from solver.mesh.shapes import icosphere
+from solver.mesh.surface import Surface, SurfaceError
 from tests.cases import exchange_file
 
 COMM = MPI.COMM_WORLD

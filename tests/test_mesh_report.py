@@ -14,8 +14,10 @@ from mpi4py import MPI
 import numpy as np
 import pytest
 
-from solver import cli, mesh_report, meshing
-from solver.mesh_report import H_MEMBRANE_MAX, element_quality
+from solver import cli
+from solver.mesh import meshing
+from solver.mesh import report as mesh_report
+from solver.mesh.report import H_MEMBRANE_MAX, element_quality
 
 COMM = MPI.COMM_WORLD
 

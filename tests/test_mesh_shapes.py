@@ -23,8 +23,10 @@ import gmsh
 import numpy as np
 import pytest
 
-from solver import cli, mesh_report, meshing
-from solver.meshing import CYTOSOL, MEMBRANE, MeshError
+from solver import cli
+from solver.mesh import meshing
+from solver.mesh import report as mesh_report
+from solver.mesh.meshing import CYTOSOL, MEMBRANE, MeshError
 
 COMM = MPI.COMM_WORLD
 MIN_ORDER = 1.7  # observed order of volume and area errors (expected 2)

@@ -1,4 +1,4 @@
-"""Tests of solver.meshing; run serially and under ``mpiexec -n 2``.
+"""Tests of solver.mesh.meshing; run serially and under ``mpiexec -n 2``.
 
 Geometric tolerances: a piecewise-linear boundary with edges of length h
 deviates from a curve of radius of curvature R by O(h²/R), so areas,
@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 import ufl
 
-from solver import meshing
-from solver.meshing import CYTOSOL, MEMBRANE, MeshError, TaggedMesh
+from solver.mesh import meshing
+from solver.mesh.meshing import CYTOSOL, MEMBRANE, MeshError, TaggedMesh
 
 COMM = MPI.COMM_WORLD
 ROOT = 0

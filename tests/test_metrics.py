@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from dolfinx import fem
 
-from solver import meshing
-from solver.geometry import CellGeometry
-from solver.metrics import MembraneReadouts
+from solver.fem.geometry import CellGeometry
+from solver.fem.readouts import MembraneReadouts
+from solver.mesh import meshing
 
 SIZE = 0.1
 

@@ -7,8 +7,8 @@ from fractions import Fraction
 import pytest
 
 from solver.errors import InputError
-from solver.expressions import parse_expression
-from solver.model import Compartment, Model, Reaction, Species, parse_equation
+from solver.model.expressions import parse_expression
+from solver.model.model import Compartment, Model, Reaction, Species, parse_equation
 
 
 def test_parse_equation_coefficients_and_empty_sides():

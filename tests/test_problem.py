@@ -12,9 +12,9 @@ import pytest
 import ufl
 from dolfinx import fem, mesh
 
-from solver.config import load
-from solver.forms import reaction_degree
-from solver.problem import Problem
+from solver.config.runfile import load
+from solver.fem.forms import reaction_degree
+from solver.fem.problem import Problem
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD

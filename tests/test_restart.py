@@ -26,12 +26,12 @@ import h5py
 import numpy as np
 import pytest
 
-from solver import checkpoint, restart
-from solver.cli import EXIT_INPUT, EXIT_OK, EXIT_STOPPED, main
-from solver.config import load
+from solver.cli.app import EXIT_INPUT, EXIT_OK, EXIT_STOPPED, main
+from solver.config.runfile import load
 from solver.errors import InputError
-from solver.runloop import RunLoop
+from solver.io import checkpoint, restart
 from solver.simulation import Simulation
+from solver.time.loop import RunLoop
 
 WORLD = MPI.COMM_WORLD
 CASE = Path(__file__).parents[1] / "runs" / "chemotaxis_2d" / "config.toml"

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from dolfinx import fem
 
-from solver import checkpoint
-from solver.nodes import NodeLayout
-from solver.series import FieldInfo, SeriesState, SeriesWriter
+from solver.fem.nodes import NodeLayout
+from solver.io import checkpoint
+from solver.io.series import FieldInfo, SeriesState, SeriesWriter
 
 WORLD = MPI.COMM_WORLD
 

@@ -8,9 +8,7 @@ end. Skipped where slurm-wlm is not installed or not run as root (slurmd must be
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import math
 import os
@@ -25,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from solver.io import read_metrics
+from solver.io.files import read_metrics
 from tests.cases import exchange_disk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,23 +286,7 @@ def submit(
     return code, job_id, f"{text}\njob states (state/restarts/reason/exit): {states}"
 
 
-def _wall_time_stop_available() -> bool:
-    """Whether ``polarity run`` has --wall-time and --restart (read from its parser)."""
-    from solver import cli
-
-    help_text = io.StringIO()
-    with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
-        cli._parser().parse_args(["run", "--help"])
-    return "--wall-time" in help_text.getvalue() and "--restart" in help_text.getvalue()
-
-
-needs_wall_time_stop = pytest.mark.skipif(
-    not _wall_time_stop_available(), reason="polarity run has no --wall-time/--restart yet"
-)
-
-
 @slurm_test
-@needs_wall_time_stop
 def test_a_two_rank_batch_job_completes(cluster, tmp_path):
     out = tmp_path / "out"
     script = ROOT / "runs" / "chemotaxis_2d" / "job.sbatch"
@@ -325,7 +307,6 @@ def test_a_two_rank_batch_job_completes(cluster, tmp_path):
 
 
 @slurm_test
-@needs_wall_time_stop
 def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_path):
     """A 1-minute job stops well before its limit (MARGIN = 45 s), requeues itself and
     restarts from the checkpoint until done; the result equals an uninterrupted run."""
@@ -409,7 +390,6 @@ def test_a_sweep_as_a_job_array_gives_one_table(cluster, tmp_path):
 
 
 @slurm_test
-@needs_wall_time_stop
 def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster, tmp_path):
     """Array tasks of 1 minute stop their members at 15 s (a quarter of the limit),
     requeue themselves and continue from the checkpoints until the members complete."""

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from dolfinx import fem
 
-from solver import config, meshing
+from solver import config
 from solver.errors import InputError
-from solver.expressions import parse_expression
-from solver.stimulus import Stimulus, StimulusEvent, StimulusField, state_at
+from solver.mesh import meshing
+from solver.model.expressions import parse_expression
+from solver.model.stimulus import Stimulus, StimulusEvent, StimulusField, state_at
 
 
 def test_events_switch_rotate_remove_and_wash_out():

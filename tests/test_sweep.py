@@ -9,10 +9,11 @@ from mpi4py import MPI
 
 import pytest
 
-from solver import cli, sweep
+from solver import cli
 from solver import config as run_config
 from solver.errors import InputError
 from solver.simulation import Simulation
+from solver.sweep import ensemble as sweep
 from tests.cases import exchange_disk
 
 WORLD = MPI.COMM_WORLD
@@ -211,7 +212,7 @@ def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
     """Members stopped after 2 steps (as by --wall-time) and members never started
     (the budget gone) are continued by --restart; an invalid member stays invalid; the
     table equals that of an uninterrupted sweep."""
-    from solver.runloop import RunLoop
+    from solver.time.loop import RunLoop
 
     path = write_config(tmp_shared)
     argv = ["sweep", str(path), "--vary", "parameters.k=1,2,-1x,4", "-o"]
@@ -265,7 +266,7 @@ def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
 
 def test_an_array_task_continues_its_member(tmp_shared, monkeypatch):
     """A task stopped with exit 75 runs again with --restart (as after its requeue)."""
-    from solver.runloop import RunLoop
+    from solver.time.loop import RunLoop
 
     path = write_config(tmp_shared)
     out = tmp_shared / "sweep"

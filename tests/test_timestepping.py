@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from solver.timestepping import (
+from solver.time.schemes import (
     Clock,
     StepControl,
     bdf_coefficients,
@@ -67,7 +67,7 @@ def test_output_times_include_end():
 
 
 def test_milestones_rising_falling_and_undefined():
-    from solver.metrics import milestones
+    from solver.fem.readouts import milestones
 
     t = [0, 1, 2, 3, 4]
     assert milestones(t, [0.0, 0.2, 0.6, 0.95, 1.0]) == {"t50": 2, "t90": 3}

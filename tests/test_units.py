@@ -1,4 +1,4 @@
-"""Tests for solver.units: parsing, dimension checks and conversion to solver units."""
+"""Tests for solver.config.units: parsing, dimension checks and conversion to solver units."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pint
 import pytest
 
-import solver.units as units
-from solver.units import (
+import solver.config.units as units
+from solver.config.units import (
     DIMENSIONS,
     UnitError,
     describe,

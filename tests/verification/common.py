@@ -28,9 +28,9 @@ import numpy as np
 import ufl
 from dolfinx import fem
 
-from solver.config import from_dict
-from solver.expressions import parse_expression
-from solver.model import Compartment
+from solver.config.runfile import from_dict
+from solver.model.expressions import parse_expression
+from solver.model.model import Compartment
 from solver.simulation import Simulation
 
 #: the communicator of every case (no pytest fixture: the suite also runs with --noconftest)

@@ -17,7 +17,7 @@ from mpi4py import MPI
 import numpy as np
 import pytest
 
-from solver.config import from_dict, load
+from solver.config.runfile import from_dict, load
 from solver.simulation import Simulation
 from tests.verification.common import COMM, restart_and_step, say
 from tests.verification.test_coupled_parabolic import v2_document

@@ -14,7 +14,7 @@ import math
 
 import pytest
 
-from solver.config import from_dict
+from solver.config.runfile import from_dict
 from solver.simulation import Simulation
 from tests.verification.common import (
     COMM,

@@ -28,8 +28,8 @@ import pytest
 import ufl
 from dolfinx import fem
 
-from solver import meshing
-from solver.geometry import CellGeometry
+from solver.fem.geometry import CellGeometry
+from solver.mesh import meshing
 from tests.verification.common import COMM, say
 
 FIXED_MESSAGE = (

@@ -118,7 +118,7 @@ def test_bessel_series_matches_the_integral_representation():
     periodic integrand), and J0'(κ) = −J1(κ) = 0 at κ = KAPPA_DISK."""
     import numpy as np
 
-    from solver.expressions import parse_expression
+    from solver.model.expressions import parse_expression
 
     expr = parse_expression(bessel_j0_text(KAPPA_DISK))
     theta = np.linspace(0.0, math.pi, 401)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from solver.config import from_dict, load
+from solver.config.runfile import from_dict, load
 from solver.simulation import Simulation
 from tests.verification.common import COMM, document, relative_pool_change, say
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from dolfinx import fem
 
-from solver.config import load
+from solver.config.runfile import load
 from solver.simulation import Simulation
 from tests.verification.common import COMM, TOLERANCE, say
 

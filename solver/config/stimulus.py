@@ -1,0 +1,191 @@
+"""Run-file tables of stimuli and read-outs: ``[stimulus.NAME]`` and ``[metrics]``.
+
+A mixin of the run-file reader in :mod:`solver.config`: it uses the reader's
+helpers (``quantity``, ``positive``, ``expression``, ``keys``, ``table``) and raises
+:class:`~solver.errors.InputError` naming the key, like every other table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from solver.errors import InputError
+from solver.model.model import Compartment, Model
+from solver.model.stimulus import KINDS as STIMULUS_KINDS
+from solver.model.stimulus import Stimulus, StimulusEvent
+
+STIMULUS_KEYS = (
+    "kind",
+    "mean",
+    "gradient",
+    "steepness",
+    "across",
+    "direction",
+    "center",
+    "position",
+    "expression",
+    "K_D",
+    "events",
+)
+EVENT_KEYS = (
+    "at",
+    "direction",
+    "rotation",
+    "axis",
+    "mean",
+    "gradient",
+    "steepness",
+    "position",
+    "remove",
+    "washout",
+)
+METRICS_KEYS = ("species", "stimulus", "correlations", "cap_angle")
+
+
+class StimulusTables:
+    """Readers of ``[stimulus.NAME]`` (with its events) and ``[metrics]``."""
+
+    def stimulus(
+        self, name: str, table: Mapping[str, Any], known: set[str], mesh: Mapping[str, Any]
+    ) -> Stimulus:
+        key = f"stimulus.{name}"
+        self.keys(key, table, STIMULUS_KEYS)
+        kind = table.get("kind")
+        if kind not in STIMULUS_KINDS:
+            raise InputError(
+                f"{key}.kind", f"expected one of {', '.join(STIMULUS_KINDS)}, got {kind!r}"
+            )
+        args: dict[str, Any] = {"name": name, "kind": kind}
+        if kind == "expression":
+            if "expression" not in table:
+                raise InputError(f"{key}.expression", "missing: an expression in x, y, z, t")
+            args["expression"] = self.expression(f"{key}.expression", table["expression"], known)
+            allowed = {"kind", "expression", "K_D", "events"}
+        else:
+            args["mean"] = self.quantity(f"{key}.mean", table.get("mean", 0.0), "concentration")
+            if args["mean"] < 0:
+                raise InputError(f"{key}.mean", "a concentration cannot be negative")
+            allowed = {"kind", "mean", "center", "K_D", "events"}
+        if kind in ("linear", "exponential"):
+            allowed |= {"gradient", "steepness", "across", "direction"}
+            args["gradient"] = self.slope(key, table, kind, mesh)
+            if "direction" in table:
+                args["direction"] = self.direction(f"{key}.direction", table["direction"])
+        if kind == "point_source":
+            allowed |= {"position"}
+            if "position" not in table:
+                raise InputError(f"{key}.position", "missing: where the source is (µm)")
+            args["position"] = self.vector(f"{key}.position", table["position"], "length")
+        for k in table:
+            if k not in allowed:
+                raise InputError(f"{key}.{k}", f"not used by a stimulus of kind {kind!r}")
+        if "center" in table:
+            args["center"] = self.vector(f"{key}.center", table["center"], "length")
+        if "K_D" in table:
+            args["K_D"] = self.positive(f"{key}.K_D", table["K_D"], "concentration")
+        events = table.get("events", [])
+        if not isinstance(events, list):
+            raise InputError(f"{key}.events", "expected an array of tables [[...events]]")
+        args["events"] = tuple(
+            self.event(f"{key}.events[{i}]", self.table(f"{key}.events", e), kind, mesh)
+            for i, e in enumerate(events)
+        )
+        return Stimulus(**args)
+
+    def direction(self, key: str, value: Any) -> tuple[float, ...]:
+        d = self.vector(key, value, "dimensionless")
+        if not any(d):
+            raise InputError(key, "a direction must not be the zero vector")
+        return d
+
+    def slope(
+        self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
+    ) -> float:
+        """Relative slope g (1/µm) from ``gradient``, or from ``steepness`` across a length."""
+        if "gradient" in table and "steepness" in table:
+            raise InputError(f"{key}.steepness", "give either gradient or steepness, not both")
+        if "gradient" in table:
+            return self.quantity(f"{key}.gradient", table["gradient"], "inverse_length")
+        if "steepness" not in table:
+            return 0.0
+        s = self.quantity(f"{key}.steepness", table["steepness"], "dimensionless")
+        if "across" in table:
+            across = self.positive(f"{key}.across", table["across"], "length")
+        elif "radius" in mesh or "semi_axes" in mesh:
+            across = 2 * (mesh.get("radius") or max(mesh["semi_axes"]))
+        else:
+            raise InputError(
+                f"{key}.across",
+                "missing: the length over which the steepness "
+                "applies (the cell diameter of a mesh file is not known)",
+            )
+        if kind == "exponential":
+            if s <= -1:
+                raise InputError(f"{key}.steepness", "expected a value above -100 %")
+            return math.log1p(s) / across
+        return s / across
+
+    def event(
+        self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
+    ) -> StimulusEvent:
+        self.keys(key, table, EVENT_KEYS)
+        if "at" not in table:
+            raise InputError(f"{key}.at", "missing: the time of the event, e.g. '150 s'")
+        args: dict[str, Any] = {"at": self.quantity(f"{key}.at", table["at"], "time")}
+        if "direction" in table:
+            args["direction"] = self.direction(f"{key}.direction", table["direction"])
+        if "rotation" in table:
+            args["rotation"] = self.quantity(f"{key}.rotation", table["rotation"], "rate")
+        if "axis" in table:
+            axis = self.direction(f"{key}.axis", table["axis"])
+            args["axis"] = tuple(axis) + (0.0,) * (3 - len(axis))
+        if "mean" in table:
+            args["mean"] = self.quantity(f"{key}.mean", table["mean"], "concentration")
+        if "gradient" in table or "steepness" in table:
+            args["gradient"] = self.slope(key, table, kind, mesh)
+        if "position" in table:
+            args["position"] = self.vector(f"{key}.position", table["position"], "length")
+        for flag in ("remove", "washout"):
+            if flag in table:
+                if not isinstance(table[flag], bool):
+                    raise InputError(f"{key}.{flag}", "expected true or false")
+                args[flag] = table[flag]
+        if len(args) == 1:
+            raise InputError(
+                key,
+                "an event must change something: direction, rotation, mean, "
+                "gradient, steepness, position, remove or washout",
+            )
+        return StimulusEvent(**args)
+
+    def metrics(self, table: Mapping[str, Any], model: Model) -> Any:
+        self.keys("metrics", table, METRICS_KEYS)
+        names = table.get("species", [])
+        if not isinstance(names, list):
+            raise InputError("metrics.species", "expected a list of membrane species")
+        for n in names:
+            s = model.species.get(n)
+            if s is None or s.compartment != Compartment.MEMBRANE:
+                raise InputError("metrics.species", f"'{n}' is not a membrane species")
+        stimulus = table.get("stimulus")
+        if stimulus is None and len(model.stimuli) == 1:
+            stimulus = next(iter(model.stimuli))
+        if stimulus is not None and stimulus not in model.stimuli:
+            raise InputError("metrics.stimulus", f"no stimulus named {stimulus!r}")
+        pairs = []
+        for pair in table.get("correlations", []):
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise InputError("metrics.correlations", "expected pairs like ['P', 'T_m']")
+            for n in pair:
+                s = model.species.get(n)
+                if s is None or s.compartment != Compartment.MEMBRANE:
+                    raise InputError("metrics.correlations", f"'{n}' is not a membrane species")
+            pairs.append(tuple(pair))
+        angle = table.get("cap_angle", 15.0)
+        if isinstance(angle, bool) or not isinstance(angle, int | float) or not 0 < angle < 90:
+            raise InputError("metrics.cap_angle", "expected degrees between 0 and 90")
+        from solver.config.runfile import MetricsConfig
+
+        return MetricsConfig(tuple(names), stimulus, tuple(pairs), float(angle))

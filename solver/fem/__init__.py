@@ -1,0 +1,2 @@
+"""The finite-element system: geometry and spaces, forms, the blocked Newton problem,
+the node ordering shared by outputs and checkpoints, and read-outs on fields."""

@@ -1,0 +1,231 @@
+"""UFL forms of the bulk–surface system, split by how often they change.
+
+Unknowns: one blocked P1 function per compartment (cytosol on the cell mesh,
+membrane on the membrane submesh), one component per species. The residual of a
+step with BDF coefficients (c0, c1, c2) (already divided by dt, 1/s) is
+
+    F(U) = K U + H + N(U)
+
+- ``K``: c0·mass + diffusion, linear; assembled once per step size,
+- ``H``: (c1 U^n + c2 U^{n-1})·mass, assembled once per step,
+- ``N``: reactions, and the membrane fluxes that couple the compartments,
+  assembled at every Newton iteration on the membrane facets (and on the cells
+  only if there are volume reactions).
+
+Every membrane reaction enters the membrane row and the cytosol boundary row
+with the same integrand and quadrature, so conserved pools are exact.
+dolfinx 0.11 constraints: pure membrane terms are submesh ``dx`` integrals (the
+gradient of a submesh function inside a parent ``ds`` integral is wrong), and
+constants belong to one mesh, so each has its twin on the other mesh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import dolfinx
+import numpy as np
+import ufl
+from dolfinx import fem
+from ufl.algorithms import estimate_total_polynomial_degree
+from ufl.algorithms.analysis import extract_coefficients, extract_constants
+from ufl.corealg.traversal import unique_pre_traversal
+
+from solver.fem.geometry import CellGeometry
+from solver.model.model import COORDINATES, TIME, Compartment, Model
+
+
+def _constant(mesh: dolfinx.mesh.Mesh, value) -> fem.Constant:
+    return fem.Constant(mesh, np.asarray(value, dtype=dolfinx.default_scalar_type))
+
+
+@dataclass(eq=False)
+class Block:
+    """One compartment's share of the system: its space, states and forms."""
+
+    compartment: Compartment
+    species: list[str]
+    space: fem.FunctionSpace
+    u: fem.Function  # the unknown at the new time level
+    history: list[fem.Function]  # U^n, U^{n-1}
+    bdf: list[fem.Constant]  # c0, c1, c2 on this block's mesh (1/s)
+    diffusivity: fem.Constant  # one per species, µm²/s
+
+    def index(self, name: str) -> int:
+        return self.species.index(name)
+
+    def component(self, k: int) -> tuple[fem.FunctionSpace, np.ndarray]:
+        """Scalar P1 space of species ``k`` and the indices of its dofs in ``u``."""
+        if len(self.species) == 1:  # a one-component element has no sub-elements
+            space = fem.functionspace(self.space.mesh, ("Lagrange", 1))
+            n = self.space.dofmap.index_map.size_local + self.space.dofmap.index_map.num_ghosts
+            return space, np.arange(n, dtype=np.int32)
+        space, dofs = self.space.sub(k).collapse()
+        return space, np.asarray(dofs, dtype=np.int32).reshape(-1)
+
+
+@dataclass(eq=False)
+class SystemForms:
+    """Compiled forms, indexed by block (0 = first compartment present)."""
+
+    blocks: list[Block]
+    linear: list[list[fem.Form | None]]  # K: c0·mass + diffusion, block-diagonal
+    history: list[fem.Form]  # H
+    nonlinear: list[fem.Form | None]  # N rows
+    jacobian: list[list[fem.Form | None]]  # the parts of dN/dU that change with U or t
+    fixed: list[list[fem.Form | None]]  # the parts of dN/dU that never change
+    layout: list[list[fem.Form | None]]  # forms whose sparsity covers K and dN/dU
+    time: fem.Constant  # t (s) on the cell mesh
+    parameters: dict[str, fem.Constant]
+
+
+#: UFL nodes of polynomials in the unknowns, x, y, z and constants (Power: checked apart)
+_POLYNOMIAL_NODES = {
+    "Argument",
+    "Coefficient",
+    "ComponentTensor",
+    "Constant",
+    "FloatValue",
+    "Function",
+    "Indexed",
+    "IndexSum",
+    "IntValue",
+    "ListTensor",
+    "MultiIndex",
+    "Product",
+    "ScalarValue",
+    "SpatialCoordinate",
+    "Sum",
+    "Zero",
+}
+
+
+def _polynomial(expr: object) -> bool:
+    """Whether a rate is a polynomial (its estimated degree is then exact): sums and
+    products of unknowns, coordinates and constants, and whole non-negative powers."""
+    if isinstance(expr, int | float):
+        return True
+    for node in unique_pre_traversal(expr):
+        name = type(node).__name__
+        if name == "Power":
+            exponent = node.ufl_operands[1]
+            if type(exponent).__name__ not in ("IntValue", "FloatValue", "ScalarValue"):
+                return False
+            value = float(exponent)
+            if value < 0 or not value.is_integer():
+                return False
+        elif name not in _POLYNOMIAL_NODES:
+            return False
+    return True
+
+
+def reaction_degree(rate: object, test: object, configured: int, affine: bool = True) -> int:
+    """Quadrature degree of a reaction term ``rate·test``: the configured degree, or the
+    term's own degree when the rate is a polynomial of lower degree on an affine mesh
+    (that rule is exact, and has fewer points)."""
+    if not affine or not _polynomial(rate):
+        return configured
+    return min(configured, estimate_total_polynomial_degree(rate * test))
+
+
+def build(
+    model: Model,
+    geometry: CellGeometry,
+    quadrature_degree: int = 4,
+    extra_symbols: Mapping[str, object] | None = None,
+    lumped: bool = True,
+) -> SystemForms:
+    """Spaces, functions and compiled forms for ``model`` on ``geometry``.
+
+    ``extra_symbols`` adds UFL expressions (on the cell mesh) that expressions may
+    use, such as stimulus fields. ``lumped``: the time derivative uses the lumped
+    (diagonal, vertex-quadrature) mass matrix, so that a positive source never drives
+    a neighbouring node negative (models.md §5.5); totals and pools are conserved
+    either way, since a lumped row sums to the consistent row's sum.
+    """
+    mesh, membrane = geometry.mesh, geometry.membrane
+    entity_maps = [geometry.entity_map]
+    blocks = []
+    for compartment in model.compartments:
+        names = [s.name for s in model.in_compartment(compartment)]
+        on = mesh if compartment == Compartment.CYTOSOL else membrane
+        space = fem.functionspace(on, ("Lagrange", 1, (len(names),)))
+        u = fem.Function(space, name=compartment.value)
+        history = [fem.Function(space) for _ in range(2)]
+        bdf = [_constant(on, v) for v in (1.0, -1.0, 0.0)]
+        D = _constant(on, [model.species[n].D for n in names])
+        blocks.append(Block(compartment, names, space, u, history, bdf, D))
+
+    t = _constant(mesh, 0.0)
+    parameters = {k: _constant(mesh, v) for k, v in model.parameters.items()}
+    x = ufl.SpatialCoordinate(mesh)
+    symbols: dict[str, object] = {TIME: t, **parameters}
+    for i, c in enumerate(COORDINATES):
+        symbols[c] = x[i] if i < geometry.gdim else 0.0
+    for block in blocks:
+        for i, name in enumerate(block.species):
+            symbols[name] = block.u[i]
+    symbols.update(extra_symbols or {})
+
+    metadata = {"quadrature_degree": quadrature_degree}
+    dx = geometry.dx(metadata=metadata)
+    ds = geometry.ds(metadata=metadata)
+    tests = [ufl.TestFunction(b.space) for b in blocks]
+    trials = [ufl.TrialFunction(b.space) for b in blocks]
+    measures = {Compartment.CYTOSOL: geometry.dx, Compartment.MEMBRANE: geometry.dm}
+
+    linear: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
+    history = []
+    lumping = {"quadrature_rule": "vertex", "quadrature_degree": 1} if lumped else {}
+    for i, (b, v, du) in enumerate(zip(blocks, tests, trials, strict=True)):
+        measure = measures[b.compartment]
+        mass = measure(metadata=lumping) if lumped else measure
+        c0, c1, c2 = b.bdf
+        stiffness = sum(
+            b.diffusivity[k] * ufl.inner(ufl.grad(du[k]), ufl.grad(v[k]))
+            for k in range(len(b.species))
+        )
+        linear[i][i] = fem.form(c0 * ufl.inner(du, v) * mass + stiffness * measure)
+        history.append(fem.form(ufl.inner(c1 * b.history[0] + c2 * b.history[1], v) * mass))
+
+    # N: minus the production of each species, tested in its own row. Each reaction's
+    # share of the Jacobian is constant (only parameters, no unknowns, no time) or not:
+    # constant shares join K, assembled once per step size, not at every iteration.
+    n = len(blocks)
+    rows: list[ufl.Form | None] = [None] * n
+    constant: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
+    varying: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
+    static = {id(c) for c in parameters.values()}
+    block_of = {name: (i, b.index(name)) for i, b in enumerate(blocks) for name in b.species}
+    affine = geometry.mesh.geometry.cmaps[0].degree == 1
+    for reaction in model.reactions.values():
+        rate = reaction.rate.to_ufl(symbols)
+        measure = ds if reaction.location == Compartment.MEMBRANE else dx
+        degree = reaction_degree(rate, tests[0][0], quadrature_degree, affine)
+        if degree != quadrature_degree:
+            measure = measure.reconstruct(metadata={"quadrature_degree": degree})
+        for name, nu in reaction.stoichiometry.items():
+            i, k = block_of[name]
+            term = -nu * rate * tests[i][k] * measure
+            rows[i] = term if rows[i] is None else rows[i] + term
+            for j, b in enumerate(blocks):
+                d = ufl.algorithms.expand_derivatives(ufl.derivative(term, b.u, trials[j]))
+                if d.empty():
+                    continue
+                fixed = not extract_coefficients(d) and all(
+                    id(c) in static for c in extract_constants(d)
+                )
+                (constant if fixed else varying)[i][j].append(d)
+
+    def compile_sum(terms: list[ufl.Form]) -> fem.Form | None:
+        return fem.form(sum(terms[1:], terms[0]), entity_maps=entity_maps) if terms else None
+
+    nonlinear = [None if r is None else fem.form(r, entity_maps=entity_maps) for r in rows]
+    jacobian = [[compile_sum(varying[i][j]) for j in range(n)] for i in range(n)]
+    fixed = [[compile_sum(constant[i][j]) for j in range(n)] for i in range(n)]
+    layout = [
+        [linear[i][j] if i == j else (jacobian[i][j] or fixed[i][j]) for j in range(n)]
+        for i in range(n)
+    ]
+    return SystemForms(blocks, linear, history, nonlinear, jacobian, fixed, layout, t, parameters)

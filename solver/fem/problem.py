@@ -1,0 +1,277 @@
+"""The discretised system: blocked matrices and vectors, and its Newton solver.
+
+One monolithic Newton solve (PETSc SNES, exact Jacobian) per time step over all
+compartments. The matrix is a single ``kind="mpi"`` AIJ matrix with one block
+per compartment; the default linear solver is GMRES preconditioned by a
+multiplicative field split (cytosol | membrane): algebraic multigrid (GAMG) on the
+cytosol, which measured fastest and robust on the target problems, and
+block-Jacobi/ILU(0) on the membrane (see ``_configure``). Any PETSc option can be
+overridden under this problem's options prefix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import dolfinx.fem.petsc as fem_petsc
+import numpy as np
+from dolfinx import cpp as _cpp
+from dolfinx import fem
+
+from solver.fem.forms import SystemForms
+
+log = logging.getLogger(__name__)
+
+_counter = itertools.count()
+
+#: Newton settings shared by every linear-solver family. ``snes_atol`` is an
+#: absolute residual (µM·µm³/s); conserved totals drift at most by about dt·atol.
+#: ``snes_stol`` stops when the Newton update is round-off relative to the state,
+#: near steady states where the residual cannot fall below round-off.
+NEWTON_DEFAULTS = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "basic",
+    "snes_rtol": "1e-10",
+    "snes_atol": "1e-13",
+    "snes_stol": "1e-12",
+    "snes_max_it": "25",
+}
+ITERATIVE_DEFAULTS = {
+    "ksp_type": "gmres",
+    "ksp_rtol": "1e-9",
+    "ksp_atol": "1e-16",
+    "ksp_gmres_restart": "100",
+    "ksp_max_it": "500",
+}
+DIRECT_DEFAULTS = {
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+
+@dataclass
+class SolveInfo:
+    """Outcome of one Newton solve."""
+
+    converged: bool
+    newton_iterations: int
+    linear_iterations: int
+    reason: str
+
+
+class Problem:
+    """Blocked nonlinear system F(U) = K U + H + N(U) = 0 for one time step."""
+
+    def __init__(
+        self,
+        forms: SystemForms,
+        linear: str = "iterative",
+        petsc_options: Mapping[str, str] | None = None,
+    ) -> None:
+        self.forms = forms
+        blocks = forms.blocks
+        self.comm: MPI.Comm = blocks[0].space.mesh.comm
+        self.prefix = f"polarity_{next(_counter)}_"
+        spaces = [b.space for b in blocks]
+        maps = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
+        self._is_local = _cpp.la.petsc.create_index_sets(maps)
+
+        self.A = fem_petsc.create_matrix(forms.layout, kind="mpi")
+        self.K = fem_petsc.create_matrix(forms.layout, kind="mpi")
+        # fix both nonzero patterns to the full layout (PETSc drops never-set
+        # entries at assembly), so that A += K is a plain add of value arrays
+        # K_J = K + the constant part of dN/dU: the Jacobian starts from it
+        has_fixed = any(a is not None for row in forms.fixed for a in row)
+        self.K_J = fem_petsc.create_matrix(forms.layout, kind="mpi") if has_fixed else self.K
+        for M in {id(M): M for M in (self.A, self.K, self.K_J)}.values():
+            self._assemble_matrix(M, forms.layout)
+            M.assemble()
+        self.x = fem_petsc.create_vector(spaces, kind="mpi")
+        self.b = fem_petsc.create_vector(spaces, kind="mpi")
+        self.h = fem_petsc.create_vector(spaces, kind="mpi")
+        self.r = fem_petsc.create_vector(spaces, kind="mpi")
+        self._blocks = self.x.getAttr("_blocks")
+        for v in (self.b, self.h, self.r):
+            v.setAttr("_blocks", self._blocks)
+        self._c0: float | None = None
+        #: no reaction term of the Jacobian depends on the state: J = K_J for each c0
+        self._constant_jacobian = all(a is None for row in forms.jacobian for a in row)
+        self._jacobian_c0: float | None = None  # c0 of the Jacobian in self.A
+        #: wall seconds spent in residual and Jacobian assembly and in SNES solves
+        self.timers = {"residual": 0.0, "jacobian": 0.0, "linear_matrix": 0.0, "snes": 0.0}
+
+        self.snes = PETSc.SNES().create(self.comm)
+        self.snes.setOptionsPrefix(self.prefix)
+        self.snes.setFunction(self._residual, self.b)
+        self.snes.setJacobian(self._jacobian, self.A, self.A)
+        self._configure(linear, dict(petsc_options or {}))
+
+    # -- PETSc set-up ----------------------------------------------------------
+    def _configure(self, linear: str, user: dict[str, str]) -> None:
+        blocks = self.forms.blocks
+        options = dict(NEWTON_DEFAULTS)
+        if linear == "direct":
+            options.update(DIRECT_DEFAULTS)
+        else:
+            options.update(ITERATIVE_DEFAULTS)
+            if len(blocks) == 1:
+                options["pc_type"] = (
+                    "gamg" if blocks[0].compartment.value == "cytosol" else "bjacobi"
+                )
+            else:
+                options["pc_type"] = "fieldsplit"
+                options["pc_fieldsplit_type"] = "multiplicative"
+                # cytosol: diffusion-dominated, algebraic multigrid; membrane: a thin
+                # surface whose block is mass-dominated and holds species without
+                # diffusion, where GAMG's aggregation breaks down: block-Jacobi/ILU(0)
+                for b in blocks:
+                    options[f"fieldsplit_{b.compartment.value}_ksp_type"] = "preonly"
+                    options[f"fieldsplit_{b.compartment.value}_pc_type"] = (
+                        "gamg" if b.compartment.value == "cytosol" else "bjacobi"
+                    )
+        options.update(user)
+        self.options = options
+        db = PETSc.Options()
+        for key, value in options.items():
+            db[self.prefix + key] = value
+        ksp = self.snes.getKSP()
+        ksp.setOperators(self.A)
+        if options.get("pc_type") == "fieldsplit":
+            pc = ksp.getPC()
+            pc.setType("fieldsplit")
+            pc.setFieldSplitIS(*self.field_index_sets())
+        # the options stay in the database until destroy(): a field split reads
+        # its sub-solver options only when it is first set up
+        self.snes.setFromOptions()
+
+    def field_index_sets(self) -> list[tuple[str, PETSc.IS]]:
+        """Global index sets of each compartment's owned rows (from the ownership range)."""
+        start, _ = self.A.getOwnershipRange()
+        sets = []
+        offsets = self._blocks[0]
+        for b, lo, hi in zip(self.forms.blocks, offsets, offsets[1:], strict=False):
+            index_set = PETSc.IS().createStride(hi - lo, first=start + lo, step=1, comm=self.comm)
+            index_set.setBlockSize(b.space.dofmap.index_map_bs)
+            sets.append((b.compartment.value, index_set))
+        return sets
+
+    # -- assembly --------------------------------------------------------------
+    def _assemble_matrix(self, A: PETSc.Mat, forms) -> None:
+        """Add the blocks of ``forms`` into ``A`` (None blocks are skipped)."""
+        for i, row in enumerate(forms):
+            for j, a in enumerate(row):
+                if a is None:
+                    continue
+                sub = A.getLocalSubMatrix(self._is_local[i], self._is_local[j])
+                _cpp.fem.petsc.assemble_matrix(
+                    sub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
+                )
+                A.restoreLocalSubMatrix(self._is_local[i], self._is_local[j], sub)
+
+    def _assemble_vector(self, b: PETSc.Vec, forms) -> None:
+        """Zero ``b``, add the block forms (None skipped), accumulate ghosts."""
+        owned, ghosts = self._blocks
+        with b.localForm() as local:
+            local.set(0.0)
+            for i, L in enumerate(forms):
+                if L is None:
+                    continue
+                n = owned[i + 1] - owned[i]
+                values = np.zeros(n + ghosts[i + 1] - ghosts[i], dtype=PETSc.ScalarType)
+                fem.assemble._assemble_vector_array(values, L)
+                local.array_w[owned[i] : owned[i + 1]] += values[:n]
+                local.array_w[ghosts[i] : ghosts[i + 1]] += values[n:]
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+
+    def _to_functions(self, x: PETSc.Vec) -> None:
+        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        fem_petsc.assign(x, [b.u for b in self.forms.blocks])
+
+    def _residual(self, snes, x: PETSc.Vec, F: PETSc.Vec) -> None:
+        t0 = time.perf_counter()
+        self._to_functions(x)
+        self._assemble_vector(self.r, self.forms.nonlinear)
+        self.K.mult(x, F)
+        F.axpy(1.0, self.h)
+        F.axpy(1.0, self.r)
+        self.timers["residual"] += time.perf_counter() - t0
+
+    def _jacobian(self, snes, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
+        if self._constant_jacobian and self._jacobian_c0 == self._c0:
+            # J = K_J as last time: left untouched, so PETSc keeps the preconditioner
+            # (a linear problem sets up GAMG once per step size, not at every iteration)
+            return
+        self._jacobian_c0 = self._c0
+        t0 = time.perf_counter()
+        self._to_functions(x)
+        J.zeroEntries()
+        self._assemble_matrix(J, self.forms.jacobian)
+        J.assemble()
+        J.axpy(1.0, self.K_J, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        self.timers["jacobian"] += time.perf_counter() - t0
+
+    # -- time step ------------------------------------------------------------
+    def prepare_step(self) -> None:
+        """Re-assemble K if the BDF coefficient c0 changed, and the history vector H."""
+        t0 = time.perf_counter()
+        c0 = float(self.forms.blocks[0].bdf[0].value)
+        if c0 != self._c0:
+            self.K.zeroEntries()
+            self._assemble_matrix(self.K, self.forms.linear)
+            self.K.assemble()
+            if self.K_J is not self.K:
+                self.K_J.zeroEntries()
+                self._assemble_matrix(self.K_J, self.forms.linear)
+                self._assemble_matrix(self.K_J, self.forms.fixed)
+                self.K_J.assemble()
+            self._c0 = c0
+        self._assemble_vector(self.h, self.forms.history)
+        self.timers["linear_matrix"] += time.perf_counter() - t0
+
+    def solve(self) -> SolveInfo:
+        """Solve F(U) = 0 from the current functions as initial guess; U is updated."""
+        self.prepare_step()
+        fem_petsc.assign([b.u for b in self.forms.blocks], self.x)
+        t0 = time.perf_counter()
+        self.snes.solve(None, self.x)
+        self.timers["snes"] += time.perf_counter() - t0
+        reason = self.snes.getConvergedReason()
+        self._to_functions(self.x)
+        return SolveInfo(
+            converged=reason > 0,
+            newton_iterations=self.snes.getIterationNumber(),
+            linear_iterations=self.snes.getLinearSolveIterations(),
+            reason=_reason_name(reason),
+        )
+
+    @property
+    def unknowns(self) -> int:
+        return self.x.getSize()
+
+    def destroy(self) -> None:
+        """Free the PETSc objects and this problem's options (collective)."""
+        if self.snes is None:
+            return
+        db = PETSc.Options()
+        for key in self.options:
+            db.delValue(self.prefix + key)
+        for obj in {
+            id(o): o for o in (self.snes, self.A, self.K, self.K_J, self.x, self.b, self.h, self.r)
+        }.values():
+            obj.destroy()
+        self.snes = None
+
+
+def _reason_name(reason: int) -> str:
+    for name in dir(PETSc.SNES.ConvergedReason):
+        if not name.startswith("_") and getattr(PETSc.SNES.ConvergedReason, name) == reason:
+            return name
+    return str(reason)

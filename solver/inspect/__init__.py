@@ -1,0 +1,2 @@
+"""Looking at finished runs: the summary of ``polarity info``, the figures of
+``polarity plot`` and the ParaView state of ``polarity paraview``."""

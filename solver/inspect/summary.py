@@ -1,0 +1,190 @@
+"""``polarity info OUT``: the summary of a finished, stopped or failed run.
+
+:func:`summarize` collects status, model, mesh, ranks, wall time, steps and the final
+read-outs from ``run.json`` and ``metrics.csv`` into one JSON-ready dictionary;
+:func:`format_summary` turns it into the lines ``polarity info`` prints. Units:
+times in s, totals in µM·µm^d (d the mesh dimension), angles in degrees.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from solver.io.results import load_metrics, load_record
+
+READOUTS = ("PI", "angle", "FB", "loggain", "cap_fraction")
+
+
+def _finite(value: Any) -> float | None:
+    """JSON has no NaN: undefined read-outs become None."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def summarize(out: Path) -> dict[str, Any]:
+    """Everything ``polarity info`` reports about the output folder ``out``."""
+    out = Path(out)
+    record = load_record(out)
+    metrics = load_metrics(out)
+    resolved = record.get("resolved", {})
+    species = resolved.get("species", {})
+    config = record.get("config", {})
+    stimuli = config.get("stimulus", {}) if isinstance(config, dict) else {}
+    mesh = dict(record.get("mesh") or {})
+    dim = mesh.get("dim")
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "status": record.get("status", "unknown"),
+        "reason": record.get("reason") or None,
+        "source": record.get("source"),
+        "model": {
+            "species": {
+                c: [n for n, s in species.items() if s.get("compartment") == c]
+                for c in ("cytosol", "membrane")
+            },
+            "reactions": len(resolved.get("reactions", {})),
+            "conserved_pools": list(resolved.get("conserved_pools", [])),
+            "stimuli": {
+                n: s.get("kind", "?") if isinstance(s, dict) else "?" for n, s in stimuli.items()
+            },
+        },
+        "mesh": mesh,
+        "mpi_ranks": record.get("mpi_ranks"),
+        "unknowns": record.get("unknowns"),
+        "t": record.get("t"),
+        "end": resolved.get("time", {}).get("end"),
+        "steps": record.get("steps"),
+        "rejected_steps": record.get("rejected_steps", {}),
+        "dt": record.get("dt", {}),
+        "restarts": record.get("restarts", []),
+        "wall_time": record.get("wall_time", {}),
+        "versions": record.get("versions", {}),
+        "units": {
+            "time": "s",
+            "totals": f"uM*um^{dim}" if dim else "uM*um^d",
+            "angle": "degree",
+        },
+        "final": None,
+        "milestones": record.get("milestones", {}),
+    }
+    final = {k: v[-1] for k, v in metrics.items() if len(v)} or dict(record.get("final") or {})
+    if final:
+        names = sorted({k.split("_", 1)[1] for k in final if k.startswith("PI_")})
+        summary["final"] = {
+            "t": _finite(final.get("t")),
+            "readouts": {
+                n: {r: _finite(final.get(f"{r}_{n}")) for r in READOUTS if f"{r}_{n}" in final}
+                for n in names
+            },
+            "totals": {
+                k.removeprefix("total_"): _finite(v)
+                for k, v in final.items()
+                if k.startswith("total_")
+            },
+            "pools": {
+                k.removeprefix("pool_"): _finite(v)
+                for k, v in final.items()
+                if k.startswith("pool_")
+            },
+            "correlations": {
+                k.removeprefix("corr_"): _finite(v)
+                for k, v in final.items()
+                if k.startswith("corr_")
+            },
+        }
+    return summary
+
+
+def format_summary(s: dict[str, Any]) -> list[str]:
+    """The lines ``polarity info`` prints for the summary ``s`` of :func:`summarize`."""
+    lines = [f"{s['out']}: {s['status']}" + (f" ({s['reason']})" if s["reason"] else "")]
+    model = s["model"]
+    parts = [f"{c}: {', '.join(names)}" for c, names in model["species"].items() if names]
+    lines.append(f"  case {s['source']}")
+    lines.append(
+        f"  model: {'; '.join(parts) or 'no species'}; {model['reactions']} reactions"
+        + (
+            "; stimuli " + ", ".join(f"{n} ({k})" for n, k in model["stimuli"].items())
+            if model["stimuli"]
+            else ""
+        )
+    )
+    mesh = s["mesh"]
+    if mesh:
+        lines.append("  mesh: " + _mesh_text(mesh))
+    lines.append(f"  {s['mpi_ranks']} rank(s), {s['unknowns']} unknowns")
+    if s["t"] is not None:
+        wall = s["wall_time"] or {}
+        run, setup = wall.get("run"), wall.get("setup")
+        end = f" of {s['end']:g} s" if isinstance(s["end"], int | float) else ""
+        rejected = sum((s["rejected_steps"] or {}).values())
+        lines.append(
+            f"  t = {s['t']:g} s{end} after {s['steps']} steps"
+            + (f" (+{rejected} rejected)" if rejected else "")
+            + "; wall time "
+            + (f"{run:.1f} s" if isinstance(run, int | float) else "?")
+            + (f" (+ {setup:.1f} s set-up)" if isinstance(setup, int | float) else "")
+        )
+        dt = s["dt"] or {}
+        if isinstance(dt.get("min"), int | float) and dt.get("max", 0) >= dt["min"]:
+            lines.append(f"  steps from {dt['min']:.3g} s to {dt['max']:.3g} s")
+        for r in s["restarts"]:
+            lines.append(
+                f"  continued from t = {r.get('t', 0):g} s on {r.get('mpi_ranks')} rank(s)"
+            )
+        if s["status"] == "stopped":
+            lines.append(
+                "  stopped with a checkpoint: continue with polarity run CONFIG -o OUT --restart"
+            )
+    final = s["final"]
+    if not final:
+        return lines
+    lines.append(
+        f"final values at t = {final['t']:g} s (totals in {s['units']['totals']}; "
+        "angles in degrees):"
+    )
+    if final["readouts"]:
+        lines.append("  " + f"{'species':<10}" + "".join(f"{r:>14}" for r in READOUTS))
+        for name, values in final["readouts"].items():
+            cells = [values.get(r) for r in READOUTS]
+            lines.append(
+                "  "
+                + f"{name:<10}"
+                + "".join(f"{v:>14.4g}" if v is not None else f"{'-':>14}" for v in cells)
+            )
+    for group, prefix in (("totals", "total_"), ("pools", "pool_"), ("correlations", "corr_")):
+        for key, value in final[group].items():
+            shown = f"{value:.10g}" if value is not None else "-"
+            lines.append(f"  {prefix + key:<32} {shown}")
+    for name, marks in (s["milestones"] or {}).items():
+        lines.append(
+            f"  PI of {name}: "
+            + ", ".join(
+                f"{k} = {v:g} s" if v is not None else f"{k} not reached" for k, v in marks.items()
+            )
+        )
+    return lines
+
+
+def _mesh_text(mesh: dict[str, Any]) -> str:
+    known = {"dim", "cells", "vertices", "membrane_facets", "h_min", "h_max", "h_mean"}
+    parts = []
+    if "dim" in mesh:
+        parts.append(f"{mesh['dim']}-D")
+    for key, label in (
+        ("cells", "cells"),
+        ("vertices", "vertices"),
+        ("membrane_facets", "membrane facets"),
+    ):
+        if key in mesh:
+            parts.append(f"{mesh[key]} {label}")
+    if {"h_min", "h_max"} <= mesh.keys():
+        h = f"h {mesh['h_min']:.3g}-{mesh['h_max']:.3g} um"
+        parts.append(h + (f" (mean {mesh['h_mean']:.3g})" if "h_mean" in mesh else ""))
+    parts += [f"{k} {v}" for k, v in mesh.items() if k not in known]
+    return ", ".join(parts)

@@ -1,0 +1,2 @@
+"""Files of a run: the output folder, field series, metrics, run records,
+checkpoints and restarts, and the readers of all of them."""

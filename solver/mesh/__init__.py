@@ -1,0 +1,2 @@
+"""Cell meshes: shapes generated with gmsh, meshes read from files, cell surfaces
+imported from segmentations, and the mesh report."""

@@ -1,0 +1,2 @@
+"""Parameter sweeps: the plan (Cartesian product of ``--vary`` values), the ensemble
+run inside one ``mpiexec``, the Slurm job array and the table of results."""
