@@ -1,10 +1,14 @@
-"""Orchestration: run file → mesh → forms → problem → time loop → outputs."""
+"""A run file made discrete: mesh → stimuli → forms → Newton problem → stepper.
+
+:class:`Simulation` builds the system of a :class:`~solver.config.RunConfig` and
+observes it (totals, pools, polarity read-outs); the time loop that drives it and
+writes its outputs is :func:`solver.time.loop.integrate`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time as wallclock
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +20,19 @@ from dolfinx import fem
 from dolfinx.la import InsertMode
 
 from solver.config.runfile import RunConfig
-from solver.errors import InputError
 from solver.fem import forms as system_forms
+from solver.fem.forms import Block
 from solver.fem.geometry import CellGeometry
 from solver.fem.nodes import NodeLayout
 from solver.fem.problem import Problem, SolveInfo
 from solver.fem.readouts import MembraneReadouts, flatten, milestones
-from solver.io.checkpoint import restore
+from solver.io.checkpoint import Stored
 from solver.mesh import meshing
 from solver.model.model import COORDINATES, TIME, Compartment, noise_field
 from solver.model.stimulus import StimulusField, state_at
-from solver.time.schemes import StepControl, bdf_coefficients, local_error, order_of
+from solver.time.stepper import Stepper
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunResult:
-    """What a finished (or failed) run reports."""
-
-    status: str  # "completed" | "stopped" (wall time, signal) | "failed"
-    t: float
-    steps: int
-    reason: str = ""
-    wall_time: float = 0.0
-    out_dir: Path | None = None
-    final: dict[str, float] = field(default_factory=dict)
 
 
 class Simulation:
@@ -54,10 +45,7 @@ class Simulation:
         self.config = config
         self.comm = comm
         t0 = wallclock.perf_counter()
-        try:
-            tagged = meshing.mesh_from_config(config.mesh, comm, config.base_dir)
-        except meshing.MeshError as err:
-            raise InputError(f"{config.source}: mesh", str(err)) from None
+        tagged = meshing.cell_mesh(config, comm)
         self.geometry = CellGeometry.from_tagged(tagged)
         self.center = self._centroid()
         model = config.model
@@ -87,12 +75,10 @@ class Simulation:
         self.layouts = {b.compartment.value: NodeLayout(b.space) for b in self.blocks}
         self.size = max(float(np.ptp(self.geometry.mesh.geometry.x, axis=0).max()), 0.0)
         self.size = self.comm.allreduce(self.size, op=MPI.MAX)
-        self.t = 0.0
-        self.dt_prev: float | None = None
-        self.past_times: list[float] = [0.0]  # times of U^n, U^{n-1}, U^{n-2} (s)
-        self.oldest: list[np.ndarray] | None = None  # U^{n-2} per block, for error estimates
-        self._coefficients = (0.0, 0.0, 0.0)
-        self.history: list[dict[str, float]] = []
+        self.stepper = Stepper(
+            self.forms, self.problem, config.time.scheme, comm, self.update_stimuli
+        )
+        self.history: list[dict[str, float]] = []  # the rows of metrics.csv so far
         self.set_initial()
 
     def _centroid(self) -> np.ndarray:
@@ -194,8 +180,25 @@ class Simulation:
 
     # -- state -----------------------------------------------------------------
     @property
-    def blocks(self):
+    def blocks(self) -> list[Block]:
+        """The compartments' blocks (space, state, history) of the system."""
         return self.forms.blocks
+
+    @property
+    def t(self) -> float:
+        """The time of the current state (s)."""
+        return self.stepper.t
+
+    def step(self, dt: float) -> SolveInfo:
+        """Advance by ``dt`` seconds (see :meth:`solver.time.stepper.Stepper.step`)."""
+        return self.stepper.step(dt)
+
+    def load_checkpoint(self, stored: Stored) -> None:
+        """Continue from a checkpoint read with :func:`solver.io.checkpoint.read`.
+
+        Raises InputError when the checkpoint does not fit this run (species, mesh).
+        """
+        self.stepper.load(stored, self.layouts, 1e-8 * max(1.0, self.size))
 
     def species_function(self, name: str) -> fem.Function:
         """A new scalar P1 function with the current values of species ``name``."""
@@ -227,11 +230,7 @@ class Simulation:
                 return np.vstack(rows)
 
             b.u.interpolate(values)
-            for h in b.history:
-                h.x.array[:] = b.u.x.array
-        self.t = 0.0
-        self.restart_history()
-        self.forms.time.value = 0.0
+        self.stepper.start(0.0)
 
     def _lumped_mass(self, block) -> np.ndarray:
         """∫ φ_j for every owned dof (µm³ or µm²): totals are exact dot products with it."""
@@ -260,157 +259,6 @@ class Simulation:
                 sum(float(w) * totals[s] for s, w in pool.weights.items())
             )
         return result
-
-    # -- stepping ----------------------------------------------------------------
-    def step(self, dt: float) -> SolveInfo:
-        """Advance by ``dt`` seconds with the configured scheme; on failure the state is kept."""
-        info = self.attempt(dt)
-        if info.converged:
-            self.accept(dt)
-        return info
-
-    def attempt(self, dt: float) -> SolveInfo:
-        """Solve the step from ``t`` to ``t + dt`` into ``u``, leaving the history as is.
-
-        Follow with :meth:`accept` or :meth:`revert`; a failed solve is reverted here.
-        """
-        c = bdf_coefficients(self.config.time.scheme, dt, self.dt_prev)
-        self._coefficients = c
-        for b in self.blocks:
-            for const, value in zip(b.bdf, c, strict=True):
-                const.value = value
-        self.forms.time.value = self.t + dt
-        # a step ending at an event's time integrates the stimulus from before the event
-        self.update_stimuli(self.t + dt, before=True)
-        info = self.problem.solve()
-        if not info.converged:
-            self.revert()
-        return info
-
-    def revert(self) -> None:
-        """Undo an attempted step: ``u`` and the time go back to ``U^n`` at ``t``."""
-        for b in self.blocks:
-            b.u.x.array[:] = b.history[0].x.array
-        self.forms.time.value = self.t
-        self.update_stimuli(self.t)
-
-    def accept(self, dt: float) -> None:
-        """Make the attempted step the new state at ``t + dt``."""
-        self.oldest = [b.history[1].x.array.copy() for b in self.blocks]
-        for b in self.blocks:
-            b.history[1].x.array[:] = b.history[0].x.array
-            b.history[0].x.array[:] = b.u.x.array
-        self.t += dt
-        self.past_times = [self.t, *self.past_times][:3]
-        self.dt_prev = dt
-
-    def restart_history(self) -> None:
-        """Forget the past states: the next step is a one-step (backward Euler) start.
-
-        Used after a stimulus event, where the solution has a kink in time.
-        """
-        self.dt_prev = None
-        self.past_times = [self.t]
-        self.oldest = None
-
-    def order(self) -> int:
-        """Order of the next step (BDF2 starts with a backward-Euler step)."""
-        return order_of(self.config.time.scheme, self.dt_prev)
-
-    def local_error(self, control: StepControl) -> float | None:
-        """Weighted RMS of the local error estimate of the attempted step (collective).
-
-        None when the past states needed for an estimate are not there yet.
-        """
-        times = [self.forms.time.value.item(), *self.past_times]
-        order = self.order()
-        if len(times) < order + 2:
-            return None
-        total, count = 0.0, 0
-        for k, b in enumerate(self.blocks):
-            n = _owned(b)
-            states = [b.u.x.array, b.history[0].x.array, b.history[1].x.array]
-            if self.oldest is not None:
-                states.append(self.oldest[k])
-            error = local_error(order, self._coefficients, times, [x[:n] for x in states])
-            weighted = error * control.weights(states[0][:n], states[1][:n])
-            total += float(np.dot(weighted, weighted))
-            count += n
-        total, count = self.comm.allreduce(np.array([total, count]), op=MPI.SUM)
-        dt = times[0] - times[1]
-        return float(np.sqrt(total / count)) * control.span / dt
-
-    def undershoot(self, atol: float) -> bool:
-        """Whether the attempted step drives a value that was ≥ −atol below −atol (collective).
-
-        Values already below (signed quantities, as in manufactured solutions) are not
-        concentrations and are left alone.
-        """
-        low = False
-        for b in self.blocks:
-            n = _owned(b)
-            new, old = b.u.x.array[:n], b.history[0].x.array[:n]
-            low = low or bool(np.any((new < -atol) & (old >= -atol)))
-        return self.comm.allreduce(low, op=MPI.LOR)
-
-    # -- checkpoints -------------------------------------------------------------
-    def states(self) -> dict[str, list[np.ndarray]]:
-        """The integrator's history per compartment (U^n, U^{n-1}[, U^{n-2}]), owned nodes."""
-        out = {}
-        for k, b in enumerate(self.blocks):
-            owned = _owned(b)
-            arrays = [b.history[0].x.array, b.history[1].x.array]
-            if self.oldest is not None:
-                arrays.append(self.oldest[k])
-            out[b.compartment.value] = [a[:owned].reshape(-1, len(b.species)) for a in arrays]
-        return out
-
-    def load_states(self, stored: Any, t: float, dt_prev: float | None, past: list[float]) -> None:
-        """Set the state from a checkpoint read with :func:`solver.io.checkpoint.read`.
-
-        Raises InputError when the checkpoint does not fit this run (species, mesh).
-        """
-        tolerance = 1e-8 * max(1.0, self.size)
-        oldest = []
-        for b in self.blocks:
-            name = b.compartment.value
-            block = stored.blocks.get(name)
-            if block is None or block.species != list(b.species):
-                raise InputError(
-                    str(stored.path),
-                    f"the {name} species of the checkpoint "
-                    f"({', '.join(block.species) if block else 'none'}) differ from the run "
-                    f"file's ({', '.join(b.species)})",
-                )
-            try:
-                arrays = restore(block, self.layouts[name], tolerance)
-            except ValueError as err:
-                raise InputError(str(stored.path), str(err)) from None
-            b.history[0].x.array[:] = arrays[0]
-            b.history[1].x.array[:] = arrays[1]
-            b.u.x.array[:] = arrays[0]
-            oldest.append(arrays[2] if len(arrays) > 2 else None)
-        self.oldest = oldest if all(o is not None for o in oldest) else None
-        self.t = t
-        self.dt_prev = dt_prev
-        self.past_times = list(past)
-        self.forms.time.value = t
-        self.update_stimuli(t)
-
-    def run(
-        self,
-        out_dir: Path | None = None,
-        overwrite: bool = False,
-        **options: Any,
-    ) -> RunResult:
-        """Integrate to ``time.end``, writing outputs to ``out_dir`` (or only in memory if None).
-
-        ``options`` go to :class:`solver.time.loop.RunLoop` (restart, wall_time, started,
-        overrides).
-        """
-        from solver.time.loop import RunLoop
-
-        return RunLoop(self, out_dir, overwrite, **options).execute()
 
     def resolved(self) -> dict[str, Any]:
         """The run's values in solver units (µm, s, µM, µM·µm), as used."""
@@ -460,8 +308,3 @@ class Simulation:
             name: milestones(times, [r.get(f"PI_{name}", float("nan")) for r in self.history])
             for name in self.config.metrics.species
         }
-
-
-def _owned(block) -> int:
-    """Number of the block's unknowns this rank owns (the first ones of its arrays)."""
-    return block.u.x.index_map.size_local * block.u.x.block_size

@@ -15,7 +15,7 @@ import pytest
 
 from solver import cli
 from solver.cli import app as cli_main
-from solver.io.files import read_metrics
+from solver.io.metrics import load_metrics
 from tests.cases import exchange_disk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def test_run_writes_the_output_contract(tmp_shared):
         assert attributes == {species}
         times = sorted({float(t.get("Value")) for t in root.iter("Time")})
         assert times == pytest.approx([0.0, 0.1, 0.2])
-    metrics = read_metrics(out / "metrics.csv")
+    metrics = load_metrics(out)
     assert metrics["t"] == pytest.approx([0.0, 0.1, 0.2])
     pool = metrics["pool_c+m"]
     assert max(abs(p - pool[0]) for p in pool) <= 1e-12 * pool[0]
@@ -211,7 +211,7 @@ def test_same_metrics_on_one_and_two_ranks(tmp_path):
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        results[ranks] = read_metrics(out / "metrics.csv")
+        results[ranks] = load_metrics(out)
     one, two = results[1], results[2]
     assert one.keys() == two.keys() and len(one["t"]) == 7
     for column in one.keys() - {"linear_iterations"}:
@@ -241,12 +241,12 @@ def test_unexpected_error_under_mpi_aborts_every_rank(monkeypatch, capsys):
     monkeypatch.setattr(cli_main, "MPI", type("FakeMPI", (), {"COMM_WORLD": world}))
     with pytest.raises(SystemExit) as stop:
         cli_main.entry()
-    assert stop.value.code == cli_main.EXIT_FAILED and world.aborted == [cli_main.EXIT_FAILED]
+    assert stop.value.code == cli.EXIT_FAILED and world.aborted == [cli.EXIT_FAILED]
     assert "a bug on one rank" in capsys.readouterr().err
 
 
 def test_entry_exits_with_the_code_of_main(monkeypatch):
-    monkeypatch.setattr(cli_main, "main", lambda argv=None: cli_main.EXIT_STOPPED)
+    monkeypatch.setattr(cli_main, "main", lambda argv=None: cli.EXIT_STOPPED)
     with pytest.raises(SystemExit) as stop:
         cli_main.entry()
-    assert stop.value.code == cli_main.EXIT_STOPPED
+    assert stop.value.code == cli.EXIT_STOPPED

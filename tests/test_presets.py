@@ -22,6 +22,7 @@ import pytest
 
 from solver import config
 from solver.simulation import Simulation
+from solver.time.loop import integrate
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 WAVE_PINNING = RUNS / "wave_pinning" / "config.toml"
@@ -35,7 +36,7 @@ def run(path: Path, overrides: list[str], comm) -> tuple[list[dict[str, float]],
     """Run ``path`` with ``overrides`` in memory: the metrics rows and the membrane area."""
     cfg = config.load(path, overrides)
     with Simulation(cfg, comm) as sim:
-        result = sim.run()
+        result = integrate(sim)
         assert result.status == "completed", result.reason
         area = sim.readouts.area if sim.readouts is not None else float("nan")
         return sim.history, area

@@ -26,12 +26,12 @@ import h5py
 import numpy as np
 import pytest
 
-from solver.cli.app import EXIT_INPUT, EXIT_OK, EXIT_STOPPED, main
+from solver.cli import EXIT_INPUT, EXIT_OK, EXIT_STOPPED, main
 from solver.config.runfile import load
 from solver.errors import InputError
 from solver.io import checkpoint, restart
 from solver.simulation import Simulation
-from solver.time.loop import RunLoop
+from solver.time.loop import RunLoop, integrate
 
 WORLD = MPI.COMM_WORLD
 CASE = Path(__file__).parents[1] / "runs" / "chemotaxis_2d" / "config.toml"
@@ -53,7 +53,7 @@ def _run(config: Path, out: Path, overrides: list[str], stop_at: int | None = No
     cfg = load(config, overrides)
     with Simulation(cfg, WORLD) as sim:
         if stop_at is None:
-            return sim.run(out, overrides=overrides, **kw)
+            return integrate(sim, out, overrides=overrides, **kw)
         original = RunLoop._stop_reason
 
         def stop(loop):
@@ -62,7 +62,7 @@ def _run(config: Path, out: Path, overrides: list[str], stop_at: int | None = No
 
         RunLoop._stop_reason = stop
         try:
-            return sim.run(out, overrides=overrides, **kw)
+            return integrate(sim, out, overrides=overrides, **kw)
         finally:
             RunLoop._stop_reason = original
 
@@ -70,9 +70,8 @@ def _run(config: Path, out: Path, overrides: list[str], stop_at: int | None = No
 def _continue(config: Path, out: Path, overrides: list[str] | None = None):
     cfg, stored = restart.load(config, out, overrides or [], WORLD)
     with Simulation(cfg, WORLD) as sim:
-        m = stored.meta
-        sim.load_states(stored, m["t"], m["dt_prev"], m["past_times"])
-        return sim.run(out, restart=stored, overrides=overrides or [])
+        sim.load_checkpoint(stored)
+        return integrate(sim, out, restart=stored, overrides=overrides or [])
 
 
 def _states(out: Path) -> dict[str, np.ndarray]:

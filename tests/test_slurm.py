@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from solver.io.files import read_metrics
+from solver.io.metrics import load_metrics
 from tests.cases import exchange_disk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,7 +349,7 @@ def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_pat
         capture_output=True,
         timeout=600,
     )
-    a, b = read_metrics(out / "metrics.csv"), read_metrics(direct / "metrics.csv")
+    a, b = load_metrics(out), load_metrics(direct)
     assert a["t"] == pytest.approx(b["t"], rel=1e-12)
     for key in b:
         if key.startswith(("total_", "pool_", "PI_")):

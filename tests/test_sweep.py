@@ -14,6 +14,9 @@ from solver import config as run_config
 from solver.errors import InputError
 from solver.simulation import Simulation
 from solver.sweep import ensemble as sweep
+from solver.sweep.plan import SweepPlan, parse_vary, split_values
+from solver.sweep.slurm import slurm_seconds
+from solver.time.loop import integrate
 from tests.cases import exchange_disk
 
 WORLD = MPI.COMM_WORLD
@@ -42,9 +45,9 @@ def write_config(folder):
 
 
 def test_values_split_at_top_level_commas_only():
-    assert sweep.split_values("0.5,1, 2") == ["0.5", "1", "2"]
-    assert sweep.split_values("[1,0],[0,1]") == ["[1,0]", "[0,1]"]
-    assert sweep.split_values("'2 1/s',\"3, 4\"") == ["'2 1/s'", '"3, 4"']
+    assert split_values("0.5,1, 2") == ["0.5", "1", "2"]
+    assert split_values("[1,0],[0,1]") == ["[1,0]", "[0,1]"]
+    assert split_values("'2 1/s',\"3, 4\"") == ["'2 1/s'", '"3, 4"']
 
 
 @pytest.mark.parametrize(
@@ -59,11 +62,11 @@ def test_values_split_at_top_level_commas_only():
 )
 def test_malformed_vary_is_an_input_error(items, expected):
     with pytest.raises(InputError, match=expected):
-        sweep.parse_vary(items)
+        parse_vary(items)
 
 
 def test_members_are_the_cartesian_product_in_row_major_order(tmp_path):
-    plan = sweep.SweepPlan.from_args(tmp_path / "c.toml", ["time.end=1"], ["a.x=1,2,3", "b.y=u,v"])
+    plan = SweepPlan.from_args(tmp_path / "c.toml", ["time.end=1"], ["a.x=1,2,3", "b.y=u,v"])
     assert plan.size == 6
     assert plan.values(0) == {"a.x": "1", "b.y": "u"}
     assert plan.values(1) == {"a.x": "1", "b.y": "v"}
@@ -76,7 +79,7 @@ def test_members_are_the_cartesian_product_in_row_major_order(tmp_path):
 def _separate_run(path, k: str) -> dict[str, float]:
     cfg = run_config.load(path, [f"parameters.k={k}"])
     with Simulation(cfg, WORLD) as sim:
-        result = sim.run(None)
+        result = integrate(sim, None)
     assert result.status == "completed"
     return result.final
 
@@ -199,13 +202,13 @@ def test_slurm_array_scripts_member_tasks_and_collection(tmp_shared):
     [("90", 5400), ("1:30", 90), ("02:00:00", 7200), ("1-12", 129600), ("1-2:03:04", 93784)],
 )
 def test_slurm_time_limits(text, seconds):
-    assert sweep.slurm_seconds(text) == seconds
+    assert slurm_seconds(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["2h", "x", "1:2:3:4", "-5"])
 def test_a_malformed_slurm_time_is_an_input_error(text):
     with pytest.raises(InputError, match="--time"):
-        sweep.slurm_seconds(text)
+        slurm_seconds(text)
 
 
 def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
@@ -227,12 +230,12 @@ def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
 
     calls = []
 
-    def one_member_per_rank(budget, comm):
+    def one_member_per_rank(deadline, comm):
         calls.append(1)
         return "test budget" if len(calls) > 1 else None
 
     monkeypatch.setattr(RunLoop, "_stop_reason", stop_after_two_steps)
-    monkeypatch.setattr(sweep.Budget, "exhausted", one_member_per_rank)
+    monkeypatch.setattr(sweep, "start_refusal", one_member_per_rank)
     out = tmp_shared / "part"
     assert cli.main([*argv, str(out)]) == cli.EXIT_STOPPED
     rows = sweep.read_table(out / sweep.TABLE)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from mpi4py import MPI
 
+from solver.cli.common import EXIT_OK
 from solver.errors import InputError
-
-EXIT_OK = 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

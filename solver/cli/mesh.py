@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
+from solver.cli.common import EXIT_OK, say
 from solver.errors import InputError
 
 IMPORT = "import"
@@ -104,11 +105,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _say(lines: list[str]) -> None:
-    if MPI.COMM_WORLD.rank == 0:
-        print("\n".join(lines), flush=True)
-
-
 def _length(option: str, value: str) -> float:
     """A length (µm) from the command line: a number, or a string with a unit."""
     from solver.config import units
@@ -162,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
             tagged = meshing.read(args.check, comm)
         except meshing.MeshError as err:
             raise InputError("--check", str(err)) from None
-        _say(mesh_report.report(tagged).lines())
-        return 0
+        say("\n".join(mesh_report.report(tagged).lines()))
+        return EXIT_OK
     if args.shape is None:
         raise InputError(
             "polarity mesh", "expected a SHAPE, 'import SURFACE' or --check FILE (see --help)"
@@ -223,5 +219,5 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"polarity mesh {args.shape}", str(err)) from None
     if msh_file is None:
         meshing.write_xdmf(tagged, out)
-    _say([*mesh_report.report(tagged).lines(), f"written: {out}"])
-    return 0
+    say("\n".join([*mesh_report.report(tagged).lines(), f"written: {out}"]))
+    return EXIT_OK

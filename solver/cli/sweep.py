@@ -18,10 +18,21 @@ from pathlib import Path
 
 from mpi4py import MPI
 
+from solver.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    add_set_option,
+    add_stop_options,
+    say,
+    started,
+    wall_time_of,
+)
 from solver.errors import InputError
 from solver.sweep import ensemble as sweep
-
-EXIT_OK, EXIT_FAILED = 0, 1
+from solver.sweep.plan import PLAN, SweepPlan, write_plan
+from solver.sweep.slurm import write_slurm
+from solver.time.stops import Deadline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,19 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a key and its values, e.g. --vary parameters.k_on=0.5,1,2 (repeatable; "
         "commas inside [...] or quotes do not split)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override applied to every member (repeatable)",
-    )
+    add_set_option(p, "override applied to every member (repeatable)")
     p.add_argument(
         "-o", "--out", type=Path, default=None, help="output folder (default <case>/sweep)"
     )
-    from solver.cli.app import add_stop_options
-
     add_stop_options(
         p,
         restart="continue the sweep in OUT: keep finished members, continue stopped ones from "
@@ -95,37 +97,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
-def _say(*args) -> None:
-    if MPI.COMM_WORLD.rank == 0:
-        print(*args, flush=True)
-
-
-def _budget(args: argparse.Namespace) -> sweep.Budget:
-    from solver import cli
-
-    return sweep.Budget(cli.wall_time_of(args), cli.started())
-
-
 def _code(statuses: list[str]) -> int:
     """0 if all completed; 75 (as ``polarity run``) if some stopped; else 1."""
-    from solver.cli.app import EXIT_STOPPED
-
     if any(s == sweep.STOPPED for s in statuses):
         return EXIT_STOPPED
     return EXIT_OK if all(s == sweep.COMPLETED for s in statuses) else EXIT_FAILED
 
 
-def _check_same_sweep(plan: sweep.SweepPlan, out: Path, comm: MPI.Comm) -> None:
+def _check_same_sweep(plan: SweepPlan, out: Path, comm: MPI.Comm) -> None:
     """For --restart: OUT holds this sweep (same run file, --set and --vary)."""
     stored = None
     if comm.rank == 0:
-        path = out / sweep.PLAN
+        path = out / PLAN
         stored = json.loads(path.read_text()) if path.is_file() else None
     stored = comm.bcast(stored)
     if stored is None:
         raise InputError(
             str(out),
-            f"no sweep to continue ({out / sweep.PLAN} does not exist); run without --restart",
+            f"no sweep to continue ({out / PLAN} does not exist); run without --restart",
         )
     now = plan.to_json()
     same_file = Path(stored.get("config", "")).resolve() == plan.config.resolve()
@@ -133,7 +122,7 @@ def _check_same_sweep(plan: sweep.SweepPlan, out: Path, comm: MPI.Comm) -> None:
     if differ:
         listed = "; ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in differ)
         raise InputError(
-            str(out / sweep.PLAN),
+            str(out / PLAN),
             f"the sweep in {out} differs from this command ({listed}); "
             "give the same run file, --set and --vary, or another -o",
         )
@@ -141,10 +130,10 @@ def _check_same_sweep(plan: sweep.SweepPlan, out: Path, comm: MPI.Comm) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run, write the array scripts for, or collect a sweep; returns the exit code."""
-    from solver.time.loop import stop_on_signals
+    from solver.time.stops import stop_on_signals
 
     comm = MPI.COMM_WORLD
-    plan = sweep.SweepPlan.from_args(args.config, args.overrides, args.vary)
+    plan = SweepPlan.from_args(args.config, args.overrides, args.vary)
     out: Path = args.out or plan.config.parent / "sweep"
     if args.collect:
         results = sweep.collect(plan, out) if comm.rank == 0 else []
@@ -152,18 +141,18 @@ def handle(args: argparse.Namespace) -> int:
     if args.restart and args.overwrite:
         raise InputError("--restart", "cannot be combined with --overwrite")
     stop_on_signals()
-    budget = _budget(args)
+    deadline = Deadline(wall_time_of(args), started())
     if args.member is not None:  # one task of a job array: OUT was prepared by --slurm
         plan.values(args.member)  # checks the index
         kept = sweep.final_record(out, args.member, comm) if args.restart else None
         if kept is not None:
-            _say(f"member {kept.member}: already {kept.status}")
+            say(f"member {kept.member}: already {kept.status}")
             return _code([kept.status])
-        result = sweep.run_member(plan, args.member, out, comm, budget, resume=args.restart)
+        result = sweep.run_member(plan, args.member, out, comm, deadline, resume=args.restart)
         if comm.rank == 0:
             sweep.write_record(out, result)
         comm.barrier()  # every rank returns once the record is written
-        _say(f"member {result.member}: {result.status} {result.reason}".rstrip())
+        say(f"member {result.member}: {result.status} {result.reason}".rstrip())
         return _code([result.status])
     if args.slurm and args.ranks < 1:
         raise InputError("--ranks", f"expected a positive number of ranks, got {args.ranks}")
@@ -183,25 +172,25 @@ def handle(args: argparse.Namespace) -> int:
     else:
         prepare_output_dir(out, comm, args.overwrite)
         if comm.rank == 0:
-            sweep.write_plan(out, plan)
+            write_plan(out, plan)
     if args.slurm:
         if comm.rank == 0:
             lines = [f"#SBATCH {o}" for o in args.sbatch_options]
-            array, _, submit = sweep.write_slurm(plan, out, args.ranks, args.wall_time, lines)
+            array, _, submit = write_slurm(plan, out, args.ranks, args.wall_time, lines)
             print(f"{plan.size} members; job array script: {array}", flush=True)
             print(f"submit with: {submit}  (then the table is {out / sweep.TABLE})", flush=True)
         comm.barrier()  # every rank returns once the scripts are written
         return EXIT_OK
     n_bad = sum(e is not None for e in invalid)
-    _say(
+    say(
         f"sweep: {plan.size} members of {plan.config} ({n_bad} invalid) on {comm.size} rank(s), "
         f"{comm.size // args.group_size} group(s) of {args.group_size}"
     )
-    results = sweep.run_ensemble(plan, out, comm, args.group_size, budget, args.restart) or []
+    results = sweep.run_ensemble(plan, out, comm, args.group_size, deadline, args.restart) or []
     return _report(plan, out, results)
 
 
-def _report(plan: sweep.SweepPlan, out: Path, results: list[sweep.MemberResult]) -> int:
+def _report(plan: SweepPlan, out: Path, results: list[sweep.MemberResult]) -> int:
     """Print the table's summary on rank 0; all ranks return the same exit code."""
     comm = MPI.COMM_WORLD
     if comm.rank == 0:

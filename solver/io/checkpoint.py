@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from solver.fem.nodes import ROOT, NodeLayout
-from solver.io.series import atomic_write
+from solver.io.files import atomic_write
 
 FOLDER = "checkpoint"
 FILE = "state.h5"

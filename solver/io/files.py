@@ -1,28 +1,26 @@
-"""Outputs: the output folder, metrics.csv and run.json.
+"""Files of a run: the output folder, atomic writes, run.json and the versions.
 
-Layout of an output folder (the contract of DESIGN §5): ``cytosol.xdmf`` and
-``membrane.xdmf`` with their HDF5 data (one time series per compartment, one field
-per species, named after it: :mod:`solver.io.series`), ``metrics.csv``, ``run.json``
-and ``checkpoint/`` (:mod:`solver.io.checkpoint`). Only rank 0 writes files.
+Layout of an output folder: ``cytosol.xdmf`` and ``membrane.xdmf`` with their HDF5
+data (one time series per compartment, one field per species, named after it:
+:mod:`solver.io.series`), ``metrics.csv`` (:mod:`solver.io.metrics`), ``run.json``
+and ``checkpoint/`` (:mod:`solver.io.checkpoint`). Only rank 0 writes files, and
+every file that is replaced is replaced whole (:func:`atomic_write`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import platform
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mpi4py import MPI
 
 import dolfinx
-import numpy as np
 
 from solver.errors import InputError
 
@@ -52,49 +50,6 @@ def prepare_output_dir(path: Path, comm: MPI.Comm, overwrite: bool = False) -> P
     return path
 
 
-class MetricsWriter:
-    """``metrics.csv``: one row per output time; rank 0 writes, others ignore.
-
-    ``append`` continues an existing file (whose header is ``columns``).
-    """
-
-    def __init__(
-        self, path: Path, columns: Sequence[str], comm: MPI.Comm, append: bool = False
-    ) -> None:
-        self.columns = list(columns)
-        self.file = None
-        if comm.rank == 0:
-            self.file = path.open("a" if append else "w", newline="")
-            self.writer = csv.writer(self.file)
-            if not append:
-                self.writer.writerow(self.columns)
-            self.file.flush()
-
-    def write(self, row: Mapping[str, float]) -> None:
-        if self.file is None:
-            return
-        self.writer.writerow([_format(row[c]) for c in self.columns])
-        self.file.flush()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        return repr(float(value)) if math.isfinite(value) else str(float(value))
-    return str(value)
-
-
-def read_metrics(path: Path) -> dict[str, list[float]]:
-    """Columns of a ``metrics.csv`` as lists of floats."""
-    with path.open() as f:
-        rows = list(csv.reader(f))
-    header, data = rows[0], rows[1:]
-    return {h: [float(r[i]) for r in data] for i, h in enumerate(header)}
-
-
 def versions() -> dict[str, str]:
     """Versions of the solver and of the stack it runs on."""
     from petsc4py import PETSc
@@ -110,17 +65,45 @@ def versions() -> dict[str, str]:
     }
 
 
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_path)``, flush the file to disk, then rename it to ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with tmp.open("rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, record: Mapping[str, Any]) -> None:
+    """Write ``record`` as indented JSON, atomically (this process only)."""
+    text = json.dumps(record, indent=2, default=str) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
 def write_run_json(path: Path, record: Mapping[str, Any], comm: MPI.Comm) -> None:
     """Write ``run.json`` atomically on rank 0 (a crash never leaves half a file).
 
     Collective: every rank returns once the file is complete.
     """
     if comm.rank == 0:
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        write_json(path, record)
     comm.barrier()
 
 
+def read_run_json(path: Path, comm: MPI.Comm) -> dict[str, Any]:
+    """``run.json`` read on rank 0 and given to every rank ({} if unreadable)."""
+    record: dict[str, Any] | None = None
+    if comm.rank == 0:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            record = {}
+    return comm.bcast(record, root=0)
+
+
 def command_line() -> str:
+    """The command line of this process, as typed."""
     return " ".join(sys.argv)

@@ -20,7 +20,6 @@ writer is collective (it gathers the values).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import h5py
 import numpy as np
 
 from solver.fem.nodes import ROOT, NodeLayout
+from solver.io.files import atomic_write
 
 XINCLUDE = "http://www.w3.org/2001/XInclude"
 _TOPOLOGY = {
@@ -60,15 +60,6 @@ class SeriesState:
     def until(self, t: float) -> SeriesState:
         """The outputs at times ≤ ``t`` (those a restart from ``t`` keeps)."""
         return SeriesState([(k, s) for k, s in self.entries if s <= t])
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with tmp.open("rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class SeriesWriter:

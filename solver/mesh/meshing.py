@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:  # the dolfinx wheel must be initialised before dolfinx or petsc4py are imported
     import dolfinx_solver  # noqa: F401
@@ -35,7 +35,11 @@ import dolfinx.mesh
 import gmsh
 import numpy as np
 
+from solver.errors import InputError
 from solver.mesh import shapes as mesh_shapes
+
+if TYPE_CHECKING:
+    from solver.config import RunConfig
 
 __all__ = [
     "CYTOSOL",
@@ -480,3 +484,11 @@ def mesh_from_config(mesh_table: Mapping[str, Any], comm: MPI.Comm, base_dir: Pa
     if "semi_axes" in kwargs:
         kwargs["semi_axes"] = tuple(kwargs["semi_axes"])
     return generate(shape, comm, **kwargs)
+
+
+def cell_mesh(cfg: RunConfig, comm: MPI.Comm) -> TaggedMesh:
+    """The mesh of a run file's ``[mesh]`` table; InputError naming the file if it fails."""
+    try:
+        return mesh_from_config(cfg.mesh, comm, cfg.base_dir)
+    except MeshError as err:
+        raise InputError(f"{cfg.source}: mesh", str(err)) from None

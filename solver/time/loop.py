@@ -15,73 +15,73 @@ or when adaptive stepping needs a step below ``dt_min`` or a fixed step fails
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
-import signal
 import time as wallclock
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from mpi4py import MPI
 
 from solver.fem.nodes import ROOT
 from solver.fem.problem import SolveInfo
 from solver.fem.readouts import readout_columns
 from solver.io import checkpoint
-from solver.io import files as io
-from solver.io.annotate import field_table
-from solver.io.series import FieldInfo, SeriesState, SeriesWriter
-from solver.mesh import meshing
+from solver.io.outputs import RunOutputs
 from solver.model.stimulus import event_times
 from solver.time.schemes import Clock, StepControl, output_times
+from solver.time.stops import Deadline
 
 if TYPE_CHECKING:
-    from solver.simulation import RunResult, Simulation
+    from solver.simulation import Simulation
 
 log = logging.getLogger("solver.simulation")
 
-_STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 _REJECTIONS = ("newton", "error", "negative")
 
 
-_requested: list[str] = []  # names of the stop signals received
+@dataclass
+class RunResult:
+    """What a finished, stopped or failed run reports.
 
-
-def stop_requested() -> str | None:
-    """The stop signal received since :func:`stop_on_signals` (this rank), or None."""
-    return f"received {_requested[-1]}" if _requested else None
-
-
-def stop_on_signals() -> dict[str, Any]:
-    """Turn SIGTERM and SIGUSR1 into a clean stop of the run at its next step boundary.
-
-    Call it early (before forms are compiled: a compilation killed halfway leaves a
-    stale file in the form cache). Returns the previous handlers.
+    ``status`` is ``"completed"``, ``"stopped"`` (wall time, signal: continue it with a
+    restart) or ``"failed"`` (``reason`` says why); ``t`` (s) is where it ended,
+    ``final`` the last row of ``metrics.csv``.
     """
 
-    def handler(signum, _frame) -> None:
-        _requested.append(signal.Signals(signum).name)
+    status: str
+    t: float
+    steps: int
+    reason: str = ""
+    wall_time: float = 0.0
+    out_dir: Path | None = None
+    final: dict[str, float] = field(default_factory=dict)
+    earlier_wall_time: float = 0.0  # s: of the segments before a restart
 
-    _requested.clear()
-    previous = {}
-    for name in _STOP_SIGNALS:
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            previous[name] = signal.signal(sig, handler)
-    return previous
+
+def integrate(
+    sim: Simulation,
+    out_dir: Path | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> RunResult:
+    """Integrate ``sim`` to ``time.end``, writing outputs to ``out_dir`` (None: in memory).
+
+    ``options`` go to :class:`RunLoop` (``restart``, ``wall_time``, ``started``,
+    ``overrides``). Collective.
+    """
+    return RunLoop(sim, out_dir, overwrite, **options).execute()
 
 
 class RunLoop:
     """One segment of a run (from the start or from a checkpoint) to ``time.end``.
 
-    ``restart``: a checkpoint read with :func:`solver.io.checkpoint.read` (the run
-    continues in the same output folder); ``wall_time``: stop before this many
-    seconds after ``started`` (a ``time.perf_counter()`` value; default: now);
-    ``overrides``: the ``--set`` items of this invocation (recorded). After
-    :func:`stop_on_signals`, SIGTERM and SIGUSR1 stop it at the next step boundary.
+    ``restart``: a checkpoint read with :func:`solver.io.checkpoint.read`, already
+    loaded into ``sim`` (the run continues in the same output folder); ``wall_time``:
+    stop before this many seconds after ``started`` (a ``time.perf_counter()`` value;
+    default: now); ``overrides``: the ``--set`` items of this invocation (recorded).
+    After :func:`solver.time.stops.stop_on_signals`, SIGTERM and SIGUSR1 stop it at the
+    next step boundary.
     """
 
     def __init__(
@@ -96,26 +96,26 @@ class RunLoop:
         overrides: list[str] | None = None,
     ) -> None:
         self.sim = sim
+        self.stepper = sim.stepper
         self.comm = sim.comm
         self.cfg = sim.config
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.overwrite = overwrite
         self.restart = restart
-        self.started = wallclock.perf_counter() if started is None else started
         # this segment's own wall time (set-up included) counts from here, also when the
         # wall-time limit counts from an earlier start (members of a sweep)
         self.segment_start = wallclock.perf_counter() - sim.timings.get("setup", 0.0)
-        self.wall_time = wall_time if wall_time is not None else self.cfg.time.wall_time
+        self.deadline = Deadline(
+            wall_time if wall_time is not None else self.cfg.time.wall_time,
+            wallclock.perf_counter() if started is None else started,
+        )
         self.overrides = list(overrides or [])
         tc = self.cfg.time
         span = min(tc.end, self.cfg.output.every)  # errors add up between two outputs
         self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max, span=span)
         self.times = output_times(tc.end, self.cfg.output.every)
         self.events = [e for e in event_times(self.cfg.model.stimuli) if 0.0 < e < tc.end]
-        self.fields = field_table(self.cfg.model, sim.derived)  # units, descriptions
-        self.writers: dict[str, SeriesWriter] = {}
-        self.metrics: io.MetricsWriter | None = None
-        self.record: dict[str, Any] = {}
+        self.outputs: RunOutputs | None = None
         self.row: dict[str, float] = {}
         self.steps = 0
         self.rejected = dict.fromkeys(_REJECTIONS, 0)
@@ -130,10 +130,6 @@ class RunLoop:
         self.wall_before = 0.0  # run wall time of earlier segments (s)
 
     # -- set-up ------------------------------------------------------------------
-    def _fields(self, block) -> list[FieldInfo]:
-        names = [*block.species, *(self.sim.derived if block is self.sim.membrane else [])]
-        return [FieldInfo(n, self.fields[n]["units"], self.fields[n]["description"]) for n in names]
-
     def _columns(self) -> list[str]:
         sim, m = self.sim, self.cfg.metrics
         columns = [
@@ -156,60 +152,24 @@ class RunLoop:
         return columns
 
     def _open_outputs(self) -> None:
-        sim, out = self.sim, self.out_dir
-        meta = self.restart.meta if self.restart else None
-        if meta is None:
-            io.prepare_output_dir(out, self.comm, self.overwrite)
-        for b in sim.blocks:
-            name = b.compartment.value
-            state = SeriesState([tuple(e) for e in meta["series"][name]]) if meta else None
-            self.writers[name] = SeriesWriter(out / name, sim.layouts[name], self._fields(b), state)
-        columns = self._columns()
-        if meta is not None:
-            rows = _truncate_metrics(out / "metrics.csv", columns, sim.t, self.comm)
-            sim.history = rows
-            self.row = rows[-1] if rows else {}
-        self.metrics = io.MetricsWriter(out / "metrics.csv", columns, self.comm, append=bool(meta))
-        if meta is not None:
-            self.record = _read_json(out / "run.json", self.comm)
-            from solver.io.restart import changes
-
-            self.record.setdefault("restarts", []).append(
-                {
-                    "t": sim.t,
-                    "mpi_ranks": self.comm.size,
-                    "overrides": self.overrides,
-                    "changes": changes(self.restart, self.cfg),
-                }
-            )
-            self.record.update(
-                status="running", mpi_ranks=self.comm.size, command=io.command_line()
-            )
-        else:
-            self.record = {
-                "status": "running",
-                "source": self.cfg.source,
-                "command": io.command_line(),
-                "overrides": self.overrides,
-                "config": self.cfg.document,
-                "resolved": sim.resolved(),
-                "versions": io.versions(),
-                "mpi_ranks": self.comm.size,
-                "unknowns": sim.problem.unknowns,
-                "mesh": meshing.summary(sim.geometry.tagged),
-                "fields": self.fields,
-            }
-        io.write_run_json(out / "run.json", self.record, self.comm)
+        assert self.out_dir is not None
+        self.outputs = RunOutputs(
+            self.sim, self.out_dir, self._columns(), self.restart, self.overwrite, self.overrides
+        )
+        if self.restart is not None:
+            self.sim.history = self.outputs.rows
+            self.row = self.outputs.rows[-1] if self.outputs.rows else {}
 
     def _resume(self) -> None:
         """Counters and step sizes of the run so far, from the checkpoint."""
+        assert self.restart is not None
         meta = self.restart.meta
         self.steps = meta["steps"]
         self.rejected = dict(meta["rejected"])
         self.dt_range = list(meta["dt_range"])
         self.proposal = meta["proposal"]
         self.wall_before = meta["wall_time"]
-        self.next_output = self._output_after(self.sim.t)
+        self.next_output = self._output_after(self.stepper.t)
 
     def _output_after(self, t: float) -> int:
         """Index of the first output time after ``t`` (s), len(times) if none is left."""
@@ -218,6 +178,7 @@ class RunLoop:
 
     # -- outputs -----------------------------------------------------------------
     def output(self, info: SolveInfo | None, dt: float) -> None:
+        """Observe the current state; record it, and write it if the run has a folder."""
         sim = self.sim
         row = {
             "t": sim.t,
@@ -230,47 +191,23 @@ class RunLoop:
         }
         sim.history.append(row)
         self.row = row
-        if self.out_dir is None:
-            return
-        for b in sim.blocks:
-            writer = self.writers[b.compartment.value]
-            layout = sim.layouts[b.compartment.value]
-            values = b.u.x.array.reshape(-1, len(b.species))
-            arrays = {n: values[: layout.owned, k] for k, n in enumerate(b.species)}
-            if b is sim.membrane:
-                for name, (f, _) in sim.derived.items():
-                    arrays[name] = layout.node_values(f, sim.derived_dofs)
-            number = max((k for k, _ in writer.state.entries), default=-1) + 1
-            writer.write(number, sim.t, arrays)
-        self.metrics.write(row)
+        if self.outputs is not None:
+            self.outputs.write(row)
 
     def write_checkpoint(self, status: str) -> None:
-        if self.out_dir is None:
+        """A checkpoint of the state and the loop's counters (runs with a folder)."""
+        if self.outputs is None:
             return
         start = wallclock.perf_counter()
-        sim = self.sim
-        meta = {
-            "t": sim.t,
-            "dt_prev": sim.dt_prev,
-            "past_times": sim.past_times,
-            "proposal": self.proposal,
-            "steps": self.steps,
-            "rejected": self.rejected,
-            "dt_range": self.dt_range,
-            "status": status,
-            "wall_time": self.wall_before + (wallclock.perf_counter() - self.segment_start),
-            "series": {c: w.state.entries for c, w in self.writers.items()},
-            "document": self.cfg.document,
-            "overrides": self.record.get("overrides", []),
-            "source": self.cfg.source,
-        }
-        checkpoint.write(
-            checkpoint.path_in(self.out_dir),
-            sim.layouts,
-            {b.compartment.value: b.species for b in sim.blocks},
-            sim.states(),
-            meta,
-            self.comm,
+        self.outputs.checkpoint(
+            {
+                "proposal": self.proposal,
+                "steps": self.steps,
+                "rejected": self.rejected,
+                "dt_range": self.dt_range,
+                "status": status,
+                "wall_time": self.wall_before + (wallclock.perf_counter() - self.segment_start),
+            }
         )
         self.checkpoint_seconds = wallclock.perf_counter() - start
         self.last_checkpoint_wall = wallclock.perf_counter()
@@ -281,9 +218,10 @@ class RunLoop:
             due = wallclock.perf_counter() - self.last_checkpoint_wall >= out.checkpoint_wall
             return bool(self.comm.bcast(due, root=ROOT))
         if out.checkpoint_every is not None:
-            if self.sim.t >= self.next_checkpoint - 1e-9 * out.checkpoint_every:
+            t = self.stepper.t
+            if t >= self.next_checkpoint - 1e-9 * out.checkpoint_every:
                 self.next_checkpoint += out.checkpoint_every * max(
-                    1, math.floor((self.sim.t - self.next_checkpoint) / out.checkpoint_every) + 1
+                    1, math.floor((t - self.next_checkpoint) / out.checkpoint_every) + 1
                 )
                 return True
             return False
@@ -292,24 +230,14 @@ class RunLoop:
     # -- stops -------------------------------------------------------------------
     def _stop_reason(self) -> str | None:
         """Why the run must stop before the next step (agreed by all ranks), or None."""
-        reason = stop_requested()
-        if reason is None and self.wall_time is not None:
-            elapsed = wallclock.perf_counter() - self.started
-            step = max(self.step_walls, default=0.0)
-            margin = 2.0 * step + 2.0 * self.checkpoint_seconds + 1.0
-            if elapsed + margin >= self.wall_time:
-                reason = (
-                    f"wall-time limit: {elapsed:.0f} s used of {self.wall_time:.0f} s "
-                    f"(next step and checkpoint need about {margin:.0f} s)"
-                )
-        reasons = self.comm.allgather(reason)
-        return next((r for r in reasons if r), None)
+        step = max(self.step_walls, default=0.0)
+        margin = 2.0 * step + 2.0 * self.checkpoint_seconds + 1.0
+        return self.deadline.reason(self.comm, margin, "next step and checkpoint")
 
     # -- the loop ----------------------------------------------------------------
     def execute(self) -> RunResult:
-        from solver.simulation import RunResult
-
-        sim, cfg, tc = self.sim, self.cfg, self.cfg.time
+        """Step to ``time.end`` or to a stop; write the last checkpoint and ``run.json``."""
+        sim, tc = self.sim, self.cfg.time
         start = wallclock.perf_counter()
         if self.restart is not None:
             self._resume()
@@ -317,7 +245,7 @@ class RunLoop:
             self._open_outputs()
         if self.restart is None:
             self.output(None, 0.0)
-        every = cfg.output.checkpoint_every
+        every = self.cfg.output.checkpoint_every
         if every is not None:
             self.next_checkpoint = (math.floor(sim.t / every + 1e-9) + 1) * every
         if self.restart is None:
@@ -329,60 +257,15 @@ class RunLoop:
             milestones=self.times + self.events,
             balance=tc.adaptive,
         )
-        status, reason = "completed", ""
-        last_progress = wallclock.perf_counter()
-        info: SolveInfo | None = None
         try:
-            while not clock.done:
-                stop = self._stop_reason()
-                if stop:
-                    status, reason = "stopped", stop
-                    break
-                tic = wallclock.perf_counter()
-                if tc.adaptive:
-                    info, dt, failure = self._adaptive_step(clock)
-                else:
-                    dt = clock.next_step()
-                    info = sim.step(dt)
-                    failure = (
-                        None
-                        if info.converged
-                        else f"Newton did not converge at t = {sim.t:g} s with dt = {dt:g} s "
-                        f"({info.reason}); try a smaller time.dt or time.adaptive = true"
-                    )
-                if failure:
-                    status, reason = "failed", failure
-                    if self.out_dir is not None and not clock.reached(self.times):
-                        self.output(info, dt)  # the last good state
-                    break
-                clock.advance(dt)
-                sim.t = sim.past_times[0] = clock.t  # snapped onto a milestone
-                self.steps += 1
-                self.dt_range = [min(self.dt_range[0], dt), max(self.dt_range[1], dt)]
-                if clock.reached(self.events):
-                    # the solution has a kink in time here: BDF2 across it would be of
-                    # first order, so start again with one backward-Euler step (and small)
-                    sim.restart_history()
-                    self.proposal = min(self.proposal, tc.dt)
-                at_output = clock.reached(self.times[self.next_output :])
-                if at_output:
-                    self.output(info, dt)
-                    self.next_output = self._output_after(sim.t)
-                self.step_walls.append(wallclock.perf_counter() - tic)
-                if not clock.done and self._checkpoint_due(at_output):
-                    self.write_checkpoint("running")
-                now = wallclock.perf_counter()
-                if now - last_progress >= cfg.output.progress or clock.done:
-                    self._progress(dt, info, now - start)
-                    last_progress = now
+            status, reason = self._loop(clock, start)
         finally:
-            if self.metrics:
-                self.metrics.close()
+            if self.outputs is not None:
+                self.outputs.close()
         self.write_checkpoint(status)
         wall = wallclock.perf_counter() - start
-        result = RunResult(status, sim.t, self.steps, reason, wall, self.out_dir, self.row)
-        if self.out_dir is not None:
-            self.record.update(
+        if self.outputs is not None:
+            self.outputs.finish(
                 status=status,
                 reason=reason,
                 t=sim.t,
@@ -397,26 +280,81 @@ class RunLoop:
                 final=self.row,
                 milestones=sim.milestones(),
             )
-            io.write_run_json(self.out_dir / "run.json", self.record, self.comm)
-        return result
+        return RunResult(
+            status, sim.t, self.steps, reason, wall, self.out_dir, self.row, self.wall_before
+        )
+
+    def _loop(self, clock: Clock, start: float) -> tuple[str, str]:
+        """Take steps until the clock is done or the run must stop: (status, reason)."""
+        last_progress = wallclock.perf_counter()
+        while not clock.done:
+            stop = self._stop_reason()
+            if stop:
+                return "stopped", stop
+            tic = wallclock.perf_counter()
+            info, dt, failure = self._step(clock)
+            if failure:
+                if self.out_dir is not None and not clock.reached(self.times):
+                    self.output(info, dt)  # the last good state
+                return "failed", failure
+            at_output = self._accepted(clock, info, dt)
+            self.step_walls.append(wallclock.perf_counter() - tic)
+            if not clock.done and self._checkpoint_due(at_output):
+                self.write_checkpoint("running")
+            now = wallclock.perf_counter()
+            if now - last_progress >= self.cfg.output.progress or clock.done:
+                self._progress(dt, info, now - start)
+                last_progress = now
+        return "completed", ""
+
+    def _step(self, clock: Clock) -> tuple[SolveInfo, float, str | None]:
+        """One accepted step, adaptive or fixed: (info, dt, failure reason or None)."""
+        if self.cfg.time.adaptive:
+            return self._adaptive_step(clock)
+        dt = clock.next_step()
+        info = self.stepper.step(dt)
+        failure = (
+            None
+            if info.converged
+            else f"Newton did not converge at t = {self.stepper.t:g} s with dt = {dt:g} s "
+            f"({info.reason}); try a smaller time.dt or time.adaptive = true"
+        )
+        return info, dt, failure
+
+    def _accepted(self, clock: Clock, info: SolveInfo, dt: float) -> bool:
+        """Book an accepted step of ``dt``; write an output if one is due (returned)."""
+        clock.advance(dt)
+        self.stepper.snap(clock.t)  # onto an output or event time, exactly
+        self.steps += 1
+        self.dt_range = [min(self.dt_range[0], dt), max(self.dt_range[1], dt)]
+        if clock.reached(self.events):
+            # the solution has a kink in time here: BDF2 across it would be of first
+            # order, so start again with one backward-Euler step (and small)
+            self.stepper.forget_past()
+            self.proposal = min(self.proposal, self.cfg.time.dt)
+        at_output = clock.reached(self.times[self.next_output :])
+        if at_output:
+            self.output(info, dt)
+            self.next_output = self._output_after(self.stepper.t)
+        return at_output
 
     def _adaptive_step(self, clock: Clock) -> tuple[SolveInfo, float, str | None]:
         """Attempt steps until one is accepted; returns (info, dt, failure reason or None)."""
-        sim, control = self.sim, self.control
+        stepper, control = self.stepper, self.control
         while True:
             clock.dt = max(min(self.proposal, control.dt_max), control.dt_min)
-            if sim.dt_prev is not None:
-                clock.dt = min(clock.dt, control.grow * sim.dt_prev)
+            if stepper.dt_prev is not None:
+                clock.dt = min(clock.dt, control.grow * stepper.dt_prev)
             dt = clock.next_step()
-            order = sim.order()
-            info = sim.attempt(dt)
+            order = stepper.order()
+            info = stepper.attempt(dt)
             err = None
             if not info.converged:
                 why, factor = "newton", control.newton_cut
-            elif self.cfg.time.reject_negative and sim.undershoot(control.atol):
+            elif self.cfg.time.reject_negative and stepper.undershoot(control.atol):
                 why, factor = "negative", control.negative_cut
             else:
-                err = sim.local_error(control)
+                err = stepper.local_error(control)
                 rejected = err is not None and err > 1.0
                 why, factor = ("error", control.factor(err, order)) if rejected else (None, 1.0)
             if why is None:
@@ -424,22 +362,22 @@ class RunLoop:
                 if self._just_rejected:  # no growth right after a rejection
                     grow = min(grow, 1.0)
                 self._just_rejected = False
-                sim.accept(dt)
+                stepper.accept(dt)
                 self.proposal = min(dt * grow, control.dt_max)
                 return info, dt, None
             if info.converged:
-                sim.revert()
+                stepper.revert()
             self.rejected[why] += 1
             self._just_rejected = True
             self.proposal = dt * factor
-            log.debug("step of %.3g s at t = %.6g s rejected (%s)", dt, sim.t, why)
+            log.debug("step of %.3g s at t = %.6g s rejected (%s)", dt, stepper.t, why)
             if self.proposal < control.dt_min:
                 return (
                     info,
                     dt,
                     (
                         f"step size fell below time.dt_min = {control.dt_min:g} s at "
-                        f"t = {sim.t:g} s (last rejection: {why}); the last good state "
+                        f"t = {stepper.t:g} s (last rejection: {why}); the last good state "
                         "and a checkpoint are written"
                     ),
                 )
@@ -466,41 +404,3 @@ class RunLoop:
             elapsed,
             eta,
         )
-
-
-def _truncate_metrics(
-    path: Path, columns: list[str], t: float, comm: MPI.Comm
-) -> list[dict[str, float]]:
-    """Keep the rows of ``metrics.csv`` up to time ``t``; return them (collective)."""
-    rows, error = None, None
-    if comm.rank == ROOT:
-        try:
-            with path.open(newline="") as f:
-                table = list(csv.reader(f))
-            if not table or table[0] != columns:
-                error = f"{path}: its columns differ from this run's; cannot append"
-            else:
-                keep = [r for r in table[1:] if r and float(r[0]) <= t * (1 + 1e-12) + 1e-14]
-                rows = [{c: float(v) for c, v in zip(columns, r, strict=True)} for r in keep]
-                tmp = path.with_name(path.name + ".tmp")
-                with tmp.open("w", newline="") as f:
-                    csv.writer(f).writerows([columns, *keep])
-                tmp.replace(path)
-        except OSError as err:
-            error = f"{path}: {err}"
-    rows, error = comm.bcast((rows, error), root=ROOT)
-    if error:
-        from solver.errors import InputError
-
-        raise InputError("restart", error)
-    return rows
-
-
-def _read_json(path: Path, comm: MPI.Comm) -> dict[str, Any]:
-    record = None
-    if comm.rank == ROOT:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            record = {}
-    return comm.bcast(record, root=ROOT)

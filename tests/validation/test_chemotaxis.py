@@ -18,6 +18,7 @@ import pytest
 
 from solver import config
 from solver.simulation import Simulation
+from solver.time.loop import integrate
 
 RUNS = Path(__file__).resolve().parents[2] / "runs"
 CASE_2D = RUNS / "chemotaxis_2d" / "config.toml"
@@ -32,7 +33,7 @@ def run(path: Path, overrides: list[str], events: list[dict] | None = None) -> l
         cfg_doc["stimulus"]["chemokine"]["events"] = events
     cfg = config.from_dict(cfg_doc, str(path), path.parent)
     with Simulation(cfg, MPI.COMM_WORLD) as sim:
-        result = sim.run(None)
+        result = integrate(sim, None)
         assert result.status == "completed", result.reason
         return sim.history
 

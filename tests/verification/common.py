@@ -32,6 +32,7 @@ from solver.config.runfile import from_dict
 from solver.model.expressions import parse_expression
 from solver.model.model import Compartment
 from solver.simulation import Simulation
+from solver.time.loop import integrate
 
 #: the communicator of every case (no pytest fixture: the suite also runs with --noconftest)
 COMM: MPI.Comm = MPI.COMM_WORLD
@@ -84,7 +85,7 @@ def run_case(doc: Mapping[str, Any], comm: MPI.Comm = COMM) -> Simulation:
     """Validate ``doc``, build the simulation and integrate it to ``time.end`` (no files)."""
     cfg = from_dict(doc, source="<verification>", base_dir=".")
     sim = Simulation(cfg, comm)
-    result = sim.run(None)
+    result = integrate(sim, None)
     if result.status != "completed":
         raise RuntimeError(f"run failed: {result.reason}")
     return sim

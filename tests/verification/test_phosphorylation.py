@@ -23,6 +23,7 @@ from dolfinx import fem
 
 from solver.config.runfile import load
 from solver.simulation import Simulation
+from solver.time.loop import integrate
 from tests.verification.common import COMM, TOLERANCE, say
 
 CASE = Path(__file__).parents[2] / "runs" / "phosphorylation" / "config.toml"
@@ -64,7 +65,7 @@ def _steady_mean(R: float, size: float) -> tuple[float, int]:
         "output.every=3",
     ]
     with Simulation(load(CASE, overrides), COMM) as sim:
-        result = sim.run(None)
+        result = integrate(sim, None)
         assert result.status == "completed", result.reason
         one = fem.Constant(sim.geometry.mesh, 1.0)
         volume = COMM.allreduce(fem.assemble_scalar(fem.form(one * sim.geometry.dx)))

@@ -1,0 +1,124 @@
+"""``polarity run`` (solve a case, or continue it) and ``polarity check`` (describe it)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mpi4py import MPI
+
+from solver.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    add_set_option,
+    add_stop_options,
+    say,
+    started,
+    wall_time_of,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` and ``check`` subcommands."""
+    run = subparsers.add_parser("run", help="run a case: polarity run CONFIG [-o OUT]")
+    run.add_argument("config", type=Path, help="run file (TOML)")
+    run.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: output.dir, else <case>/out)",
+    )
+    add_set_option(run)
+    add_stop_options(
+        run,
+        restart="continue the run in the output folder from its checkpoint (OUT/checkpoint/); "
+        "values changed in the run file must be named with --set",
+        wall_time="stop before this much wall time (e.g. 2h, 1h30m, 01:30:00, '90 min') with a "
+        f"checkpoint, status 'stopped' and exit code {EXIT_STOPPED}; continue with --restart",
+    )
+    run.set_defaults(handler=run_command)
+
+    check = subparsers.add_parser(
+        "check", help="validate a run file and describe it, without solving"
+    )
+    check.add_argument("config", type=Path, help="run file (TOML)")
+    add_set_option(check)
+    check.set_defaults(handler=check_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``polarity run``: start or continue the case; returns the exit code."""
+    from solver.run import ALREADY_COMPLETE, run_case
+    from solver.time.stops import stop_on_signals
+
+    stop_on_signals()
+    result = run_case(
+        args.config,
+        args.out,
+        args.overrides,
+        restart=args.restart,
+        overwrite=args.overwrite,
+        wall_time=wall_time_of(args),
+        started=started(),
+    )
+    out = result.out_dir
+    if result.reason == ALREADY_COMPLETE:
+        say(f"{out}: already complete at t = {result.t:g} s")
+        return EXIT_OK
+    if result.status == "stopped":
+        say(f"stopped at t = {result.t:g} s: {result.reason}")
+        say(f"checkpoint written; continue with: polarity run {args.config} -o {out} --restart")
+        return EXIT_STOPPED
+    if result.status != "completed":
+        say(f"run failed: {result.reason}")
+        say(f"outputs so far: {out}")
+        return EXIT_FAILED
+    say(f"done: t = {result.t:g} s in {result.steps} steps, {result.wall_time:.1f} s wall")
+    say(f"outputs: {out}/ (cytosol.xdmf, membrane.xdmf, metrics.csv, run.json)")
+    return EXIT_OK
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``polarity check``: validate and describe a run file and its mesh, without solving."""
+    from solver import config as run_config
+    from solver.fem.geometry import CellGeometry
+    from solver.mesh import meshing
+    from solver.mesh.report import report
+
+    cfg = run_config.load(args.config, args.overrides)
+    model = cfg.model
+    say(f"{cfg.source}: valid")
+    say("species (compartment, D in um^2/s, initial in uM or uM*um):")
+    for s in model.species.values():
+        initial = s.initial if isinstance(s.initial, float) else s.initial.text
+        say(f"  {s.name:<12} {s.compartment.value:<9} D = {s.D:<10g} initial = {initial}")
+    say("reactions (location, equation, rate in uM/s or uM*um/s):")
+    for r in model.reactions.values():
+        left = " + ".join(_term(n, k) for n, k in r.reactants.items())
+        right = " + ".join(_term(n, k) for n, k in r.products.items())
+        say(f"  {r.name:<12} {r.location.value:<9} {left} -> {right}   rate = {r.rate.text}")
+    if model.parameters:
+        say("parameters (solver units):")
+        for k, v in model.parameters.items():
+            say(f"  {k:<12} {v:g}")
+    pools = model.conserved_pools()
+    if pools:
+        say("conserved pools: " + ", ".join(p.name for p in pools))
+    say(f"time: end {cfg.time.end:g} s, dt {cfg.time.dt:g} s, scheme {cfg.time.scheme}")
+    tagged = meshing.cell_mesh(cfg, MPI.COMM_WORLD)
+    geometry = CellGeometry.from_tagged(tagged)
+    unknowns = 0
+    for comp in model.compartments:
+        n = len(model.in_compartment(comp))
+        mesh = geometry.mesh if comp.value == "cytosol" else geometry.membrane
+        unknowns += n * mesh.geometry.index_map().size_global
+    for line in report(tagged).lines():
+        say(line)
+    say(f"unknowns: {unknowns}")
+    return EXIT_OK
+
+
+def _term(name: str, n: int) -> str:
+    return name if n == 1 else f"{n} {name}"

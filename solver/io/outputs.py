@@ -1,0 +1,151 @@
+"""The files a run writes while it runs: field series, ``metrics.csv``, ``run.json`` and
+the checkpoint, new or continued after a restart.
+
+:class:`RunOutputs` is driven by the time loop (:mod:`solver.time.loop`): it opens
+the files, writes one output (fields and a metrics row) when asked, writes
+checkpoints, and completes ``run.json`` at the end. Every method is collective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mpi4py import MPI
+
+from solver.io import checkpoint, files
+from solver.io.annotate import field_table
+from solver.io.metrics import FILE as METRICS_FILE
+from solver.io.metrics import MetricsWriter, truncate_metrics
+from solver.io.restart import changes
+from solver.io.series import FieldInfo, SeriesState, SeriesWriter
+from solver.mesh import meshing
+
+if TYPE_CHECKING:
+    from solver.fem.forms import Block
+    from solver.simulation import Simulation
+
+
+class RunOutputs:
+    """The output folder ``out`` of the run of ``sim``.
+
+    Args:
+        sim: The simulation whose fields are written.
+        out: The output folder.
+        columns: The columns of ``metrics.csv``.
+        restart: The checkpoint the run continues from (the files are continued
+            from its time), or None for a new folder.
+        overwrite: Replace an existing folder (new runs only).
+        overrides: The ``--set`` items of this invocation (recorded in ``run.json``).
+    """
+
+    def __init__(
+        self,
+        sim: Simulation,
+        out: Path,
+        columns: Sequence[str],
+        restart: checkpoint.Stored | None = None,
+        overwrite: bool = False,
+        overrides: Sequence[str] = (),
+    ) -> None:
+        self.sim = sim
+        self.out = Path(out)
+        self.comm: MPI.Comm = sim.comm
+        self.fields = field_table(sim.config.model, sim.derived)  # units, descriptions
+        meta = restart.meta if restart else None
+        if meta is None:
+            files.prepare_output_dir(self.out, self.comm, overwrite)
+        self.writers: dict[str, SeriesWriter] = {}
+        for b in sim.blocks:
+            name = b.compartment.value
+            state = SeriesState([tuple(e) for e in meta["series"][name]]) if meta else None
+            self.writers[name] = SeriesWriter(
+                self.out / name, sim.layouts[name], self._infos(b), state
+            )
+        self.rows: list[dict[str, float]] = []  # metrics rows kept from before a restart
+        path = self.out / METRICS_FILE
+        if meta is not None:
+            self.rows = truncate_metrics(path, columns, sim.t, self.comm)
+        self.metrics = MetricsWriter(path, columns, self.comm, append=meta is not None)
+        if restart is not None:
+            self.record = files.read_run_json(self.out / "run.json", self.comm)
+            self.record.setdefault("restarts", []).append(
+                {
+                    "t": sim.t,
+                    "mpi_ranks": self.comm.size,
+                    "overrides": list(overrides),
+                    "changes": changes(restart, sim.config),
+                }
+            )
+            self.record.update(
+                status="running", mpi_ranks=self.comm.size, command=files.command_line()
+            )
+        else:
+            self.record = self._new_record(overrides)
+        files.write_run_json(self.out / "run.json", self.record, self.comm)
+
+    def _infos(self, block: Block) -> list[FieldInfo]:
+        names = [*block.species, *(self.sim.derived if block is self.sim.membrane else [])]
+        return [FieldInfo(n, self.fields[n]["units"], self.fields[n]["description"]) for n in names]
+
+    def _new_record(self, overrides: Sequence[str]) -> dict[str, Any]:
+        sim, cfg = self.sim, self.sim.config
+        return {
+            "status": "running",
+            "source": cfg.source,
+            "command": files.command_line(),
+            "overrides": list(overrides),
+            "config": cfg.document,
+            "resolved": sim.resolved(),
+            "versions": files.versions(),
+            "mpi_ranks": self.comm.size,
+            "unknowns": sim.problem.unknowns,
+            "mesh": meshing.summary(sim.geometry.tagged),
+            "fields": self.fields,
+        }
+
+    def write(self, row: dict[str, float]) -> None:
+        """Write the fields at the current time and ``row`` to ``metrics.csv``."""
+        sim = self.sim
+        for b in sim.blocks:
+            writer = self.writers[b.compartment.value]
+            layout = sim.layouts[b.compartment.value]
+            values = b.u.x.array.reshape(-1, len(b.species))
+            arrays = {n: values[: layout.owned, k] for k, n in enumerate(b.species)}
+            if b is sim.membrane:
+                for name, (f, _) in sim.derived.items():
+                    arrays[name] = layout.node_values(f, sim.derived_dofs)
+            number = max((k for k, _ in writer.state.entries), default=-1) + 1
+            writer.write(number, sim.t, arrays)
+        self.metrics.write(row)
+
+    def checkpoint(self, meta: dict[str, Any]) -> None:
+        """Write ``checkpoint/state.h5``: the stepper's states and ``meta`` (the loop's
+        counters), with what the restart of the files needs."""
+        sim = self.sim
+        meta = {
+            **meta,
+            **sim.stepper.meta(),
+            "series": {c: w.state.entries for c, w in self.writers.items()},
+            "document": sim.config.document,
+            "overrides": self.record.get("overrides", []),
+            "source": sim.config.source,
+        }
+        checkpoint.write(
+            checkpoint.path_in(self.out),
+            sim.layouts,
+            {b.compartment.value: b.species for b in sim.blocks},
+            sim.stepper.states(),
+            meta,
+            self.comm,
+        )
+
+    def finish(self, **record: Any) -> None:
+        """Complete ``run.json`` with the run's outcome."""
+        self.record.update(record)
+        files.write_run_json(self.out / "run.json", self.record, self.comm)
+
+    def close(self) -> None:
+        """Close ``metrics.csv``."""
+        self.metrics.close()

@@ -1,0 +1,128 @@
+"""Running a case: the one path from a run file to a finished output folder.
+
+:func:`run_case` starts a run, or continues it from its checkpoint, and is what
+``polarity run`` and every member of ``polarity sweep`` call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as wallclock
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from mpi4py import MPI
+
+from solver import config as run_config
+from solver.errors import InputError
+from solver.io import checkpoint
+from solver.io.restart import load as load_checkpoint
+from solver.simulation import Simulation
+from solver.time.loop import RunResult, integrate
+
+log = logging.getLogger("solver")
+
+#: ``status`` of a :class:`RunResult` for a run that was already complete at a restart
+ALREADY_COMPLETE = "already complete"
+
+
+def output_dir(cfg: run_config.RunConfig, out: str | Path | None = None) -> Path:
+    """Where a run writes: ``out``, else the run file's ``output.dir``, else ``<case>/out``."""
+    return Path(out) if out is not None else cfg.output.dir or cfg.base_dir / "out"
+
+
+def run_case(
+    config: str | Path,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    restart: bool | Literal["auto"] = False,
+    overwrite: bool = False,
+    wall_time: float | None = None,
+    started: float | None = None,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    announce: bool = True,
+) -> RunResult:
+    """Run the case of the run file ``config`` into ``out``, from its start or its checkpoint.
+
+    Args:
+        config: The run file (TOML).
+        out: The output folder (default: see :func:`output_dir`).
+        overrides: ``--set`` items (``"key.sub=value"``) applied to the run file.
+        restart: Continue from ``out/checkpoint`` (True), start anew (False), or
+            continue if there is a checkpoint and start anew otherwise (``"auto"``,
+            as sweep members do).
+        overwrite: Replace an existing, non-empty ``out`` (new runs only).
+        wall_time: Stop cleanly, with a checkpoint, before this many seconds after
+            ``started`` (default: the run file's ``time.wall_time``).
+        started: The ``time.perf_counter()`` the wall time counts from (default: now).
+        comm: The ranks that run the case together.
+        announce: Log a line with the case, ranks, unknowns and set-up time.
+
+    Returns:
+        The result; a restart of a run that had already completed returns status
+        ``"completed"`` with reason :data:`ALREADY_COMPLETE` and runs nothing.
+
+    Raises:
+        InputError: bad run file, an occupied ``out`` without ``overwrite``, or a
+            restart without a checkpoint or with a changed run file. Nothing is
+            written before these checks pass.
+    """
+    started = wallclock.perf_counter() if started is None else started
+    cfg = run_config.load(config, list(overrides))
+    out = output_dir(cfg, out)
+    if restart == "auto":
+        restart = _has_checkpoint(out, comm)
+        overwrite = overwrite or not restart
+    stored = None
+    if restart:
+        if overwrite:
+            raise InputError("--restart", "cannot be combined with --overwrite")
+        cfg, stored = load_checkpoint(Path(config), out, list(overrides), comm)
+        t = stored.meta["t"]
+        end = cfg.time.end
+        if t >= end * (1 - 1e-12) and (stored.meta.get("status") == "completed" or t > end):
+            steps = int(stored.meta.get("steps", 0))
+            return RunResult("completed", t, steps, ALREADY_COMPLETE, 0.0, out)
+    elif not overwrite and _occupied(out, comm):
+        # decided before anything is built, so a refusal costs nothing
+        raise InputError(
+            "output",
+            f"output folder {str(out)!r} exists and is not empty; choose another with -o, "
+            "pass --overwrite to replace it, or --restart to continue it",
+        )
+    t0 = wallclock.perf_counter()
+    with Simulation(cfg, comm) as sim:
+        if stored is not None:
+            sim.load_checkpoint(stored)
+        if announce:
+            log.info(
+                "polarity: %s on %d rank(s), %d unknowns, set-up %.1f s%s",
+                cfg.source,
+                comm.size,
+                sim.problem.unknowns,
+                wallclock.perf_counter() - t0,
+                f"; continuing from t = {sim.t:g} s" if stored is not None else "",
+            )
+        return integrate(
+            sim,
+            out,
+            overwrite=overwrite,
+            restart=stored,
+            wall_time=wall_time,
+            started=started,
+            overrides=list(overrides),
+        )
+
+
+def _occupied(out: Path, comm: MPI.Comm) -> bool:
+    """Whether ``out`` exists and is not empty (decided on rank 0 for all)."""
+    if comm.rank == 0:
+        occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    return bool(comm.bcast(occupied if comm.rank == 0 else None))
+
+
+def _has_checkpoint(out: Path, comm: MPI.Comm) -> bool:
+    path = checkpoint.path_in(out)
+    return bool(comm.bcast(path.is_file() if comm.rank == 0 else None))
