@@ -9,8 +9,9 @@
 2. ``blebbed-cell.msh``: its volume mesh, ``polarity mesh import``.
 3. ``spread-cell.msh``: ``polarity mesh spread`` with the generator's defaults.
 
-Every mesh has membrane elements of 0.4 µm (models.md §5.6) and grows to 1 µm
-inside. The commands are printed, so the files can be remade by hand.
+Every mesh has membrane elements of 0.4 µm (docs/numerics.md, "Mesh resolution")
+and grows to 1 µm inside. The commands are printed, so the files can be remade by
+hand.
 """
 
 from __future__ import annotations
