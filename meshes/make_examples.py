@@ -32,7 +32,7 @@ import meshio
 import numpy as np
 
 from solver import cli
-from solver.mesh_shapes import icosphere
+from solver.mesh.shapes import icosphere
 
 HERE = Path(__file__).resolve().parent
 SEED = 7
