@@ -20,7 +20,7 @@ from solver.mesh import report as mesh_report
 from solver.mesh import surface as mesh_import
 from tests.cases import exchange_file
 
-MESHES = Path(__file__).resolve().parents[1] / "meshes"
+MESHES = Path(__file__).resolve().parents[2] / "meshes"
 MAX_BYTES = 2_000_000  # each shipped file stays small
 EXAMPLES = sorted(MESHES.glob("*.msh"))
 

@@ -18,7 +18,7 @@ from solver.cli import app as cli_main
 from solver.io.metrics import load_metrics
 from tests.cases import exchange_disk
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXCHANGE = ROOT / "runs" / "exchange_3d" / "config.toml"
 
 RUN_FILE = exchange_disk()

@@ -13,7 +13,7 @@ from mpi4py import MPI
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIND_PYTHON = ROOT / "tools" / "find-python"
 
 

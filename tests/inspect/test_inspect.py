@@ -22,7 +22,7 @@ import pytest
 from solver import cli
 from solver.io.results import load_metrics, load_record, read_series, series_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHEMOTAXIS_2D = ROOT / "runs" / "chemotaxis_2d" / "config.toml"
 EXCHANGE_3D = ROOT / "runs" / "exchange_3d" / "config.toml"
 WORLD = MPI.COMM_WORLD

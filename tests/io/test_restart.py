@@ -34,7 +34,7 @@ from solver.simulation import Simulation
 from solver.time.loop import RunLoop, integrate
 
 WORLD = MPI.COMM_WORLD
-CASE = Path(__file__).parents[1] / "runs" / "chemotaxis_2d" / "config.toml"
+CASE = Path(__file__).parents[2] / "runs" / "chemotaxis_2d" / "config.toml"
 SMALL = ["mesh.size=2", "time.end=40", "time.dt=1", "output.every=5"]
 ADAPTIVE = ["time.adaptive=true", "time.dt=0.05", "time.rtol=1e-4"]
 

@@ -26,7 +26,7 @@ import pytest
 from solver.io.metrics import load_metrics
 from tests.cases import exchange_disk
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue")
 MISSING = [d for d in DAEMONS if shutil.which(d) is None]
 MPIEXEC = Path(sys.executable).parent / "mpiexec"

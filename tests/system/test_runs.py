@@ -12,7 +12,7 @@ import pytest
 
 from solver import cli, config
 
-CASES = sorted((Path(__file__).resolve().parents[1] / "runs").glob("*/config.toml"))
+CASES = sorted((Path(__file__).resolve().parents[2] / "runs").glob("*/config.toml"))
 
 
 def test_there_are_cases():

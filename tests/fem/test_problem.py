@@ -18,7 +18,7 @@ from solver.fem.problem import Problem
 from solver.simulation import Simulation
 
 COMM = MPI.COMM_WORLD
-PHOSPHORYLATION = Path(__file__).parents[1] / "runs" / "phosphorylation" / "config.toml"
+PHOSPHORYLATION = Path(__file__).parents[2] / "runs" / "phosphorylation" / "config.toml"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from solver import config
 from solver.simulation import Simulation
 from solver.time.loop import integrate
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+RUNS = Path(__file__).resolve().parents[2] / "runs"
 WAVE_PINNING = RUNS / "wave_pinning" / "config.toml"
 BULK_SURFACE = RUNS / "bulk_surface_wave_pinning" / "config.toml"
 LEGI = RUNS / "legi" / "config.toml"
