@@ -1,9 +1,7 @@
 """Run-file tables of the numerics: ``[time]``, ``[output]`` and ``[solver]``.
 
-A mixin of the run-file reader in :mod:`solver.config` (like
-:mod:`solver.config.stimulus`): it uses the reader's helpers (``quantity``,
-``positive``, ``keys``, ``table``) and raises :class:`~solver.errors.InputError`
-naming the key. Times are in s.
+Read with the value readers of :mod:`solver.config.values`; every error is an
+:class:`~solver.errors.InputError` naming the key. Times are in s.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from solver.config import units
+from solver.config.values import Values
 from solver.errors import InputError
 
 SCHEMES = ("euler", "bdf2")
@@ -94,23 +93,28 @@ class SolverConfig:
 class NumericsTables:
     """Readers of ``[time]``, ``[output]`` and ``[solver]``."""
 
+    def __init__(self, v: Values) -> None:
+        self.v = v
+
     def time(self, table: Mapping[str, Any]) -> TimeConfig:
-        self.keys("time", table, _TIME_KEYS)
+        self.v.keys("time", table, _TIME_KEYS)
         for key in ("end", "dt"):
             if key not in table:
                 raise InputError(f"time.{key}", "missing: a time, e.g. '10 s'")
-        end = self.positive("time.end", table["end"], "time")
-        dt = self.positive("time.dt", table["dt"], "time")
+        end = self.v.positive("time.end", table["end"], "time")
+        dt = self.v.positive("time.dt", table["dt"], "time")
         scheme = table.get("scheme", "bdf2")
         if scheme not in SCHEMES:
             raise InputError("time.scheme", f"expected one of {', '.join(SCHEMES)}, got {scheme!r}")
         adaptive = table.get("adaptive", False)
         if not isinstance(adaptive, bool):
             raise InputError("time.adaptive", f"expected true or false, got {adaptive!r}")
-        rtol = self.positive("time.rtol", table.get("rtol", 1e-3), "dimensionless")
-        atol = self.positive("time.atol", table.get("atol", 1e-4), None)
-        dt_min = self.positive("time.dt_min", table.get("dt_min", 1e-9 * end), "time")
-        dt_max = self.positive("time.dt_max", table["dt_max"], "time") if "dt_max" in table else end
+        rtol = self.v.positive("time.rtol", table.get("rtol", 1e-3), "dimensionless")
+        atol = self.v.positive("time.atol", table.get("atol", 1e-4), None)
+        dt_min = self.v.positive("time.dt_min", table.get("dt_min", 1e-9 * end), "time")
+        dt_max = (
+            self.v.positive("time.dt_max", table["dt_max"], "time") if "dt_max" in table else end
+        )
         if dt_min > min(dt, dt_max):
             raise InputError("time.dt_min", f"expected at most dt and dt_max, got {dt_min:g} s")
         reject = table.get("reject_negative", True)
@@ -138,24 +142,24 @@ class NumericsTables:
         )
 
     def output(self, table: Mapping[str, Any], time: TimeConfig) -> OutputConfig:
-        self.keys("output", table, _OUTPUT_KEYS)
+        self.v.keys("output", table, _OUTPUT_KEYS)
         every = (
-            self.positive("output.every", table["every"], "time")
+            self.v.positive("output.every", table["every"], "time")
             if "every" in table
             else time.end / 100
         )
-        progress = self.positive("output.progress", table.get("progress", 10.0), "time")
+        progress = self.v.positive("output.progress", table.get("progress", 10.0), "time")
         folder = table.get("dir")
         if folder is not None:
             folder = Path(str(folder))
-            folder = folder if folder.is_absolute() else self.base_dir / folder
+            folder = folder if folder.is_absolute() else self.v.base_dir / folder
         sim_every = wall_every = None
         cadence = table.get("checkpoint_every")
         if isinstance(cadence, str) and cadence.strip().endswith(_WALL_SUFFIX):
             text = cadence.strip()[: -len(_WALL_SUFFIX)].strip()
-            wall_every = self.positive("output.checkpoint_every", text, "time")
+            wall_every = self.v.positive("output.checkpoint_every", text, "time")
         elif cadence is not None:
-            sim_every = self.positive("output.checkpoint_every", cadence, "time")
+            sim_every = self.v.positive("output.checkpoint_every", cadence, "time")
         return OutputConfig(
             every=every,
             dir=folder,
@@ -165,7 +169,7 @@ class NumericsTables:
         )
 
     def solver(self, table: Mapping[str, Any]) -> SolverConfig:
-        self.keys("solver", table, _SOLVER_KEYS)
+        self.v.keys("solver", table, _SOLVER_KEYS)
         linear = table.get("linear", "iterative")
         if linear not in LINEAR_SOLVERS:
             raise InputError(
@@ -176,7 +180,7 @@ class NumericsTables:
             raise InputError(
                 "solver.quadrature_degree", f"expected an integer 1..12, got {degree!r}"
             )
-        petsc = self.table("solver.petsc", table.get("petsc", {}))
+        petsc = self.v.table("solver.petsc", table.get("petsc", {}))
         options = {}
         for k, v in petsc.items():
             if isinstance(v, Mapping | list):

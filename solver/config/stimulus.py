@@ -1,7 +1,6 @@
 """Run-file tables of stimuli and read-outs: ``[stimulus.NAME]`` and ``[metrics]``.
 
-A mixin of the run-file reader in :mod:`solver.config`: it uses the reader's
-helpers (``quantity``, ``positive``, ``expression``, ``keys``, ``table``) and raises
+Read with the value readers of :mod:`solver.config.values`; every error is an
 :class:`~solver.errors.InputError` naming the key, like every other table.
 """
 
@@ -9,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from solver.config.values import Values
 from solver.errors import InputError
 from solver.model.model import Compartment, Model
 from solver.model.stimulus import KINDS as STIMULUS_KINDS
@@ -44,14 +45,27 @@ EVENT_KEYS = (
 METRICS_KEYS = ("species", "stimulus", "correlations", "cap_angle")
 
 
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Polarity read-outs of membrane species along the direction of ``stimulus``."""
+
+    species: tuple[str, ...] = ()
+    stimulus: str | None = None
+    correlations: tuple[tuple[str, str], ...] = ()
+    cap_angle: float = 15.0  # degrees: half-angle of the front and back caps
+
+
 class StimulusTables:
     """Readers of ``[stimulus.NAME]`` (with its events) and ``[metrics]``."""
+
+    def __init__(self, v: Values) -> None:
+        self.v = v
 
     def stimulus(
         self, name: str, table: Mapping[str, Any], known: set[str], mesh: Mapping[str, Any]
     ) -> Stimulus:
         key = f"stimulus.{name}"
-        self.keys(key, table, STIMULUS_KEYS)
+        self.v.keys(key, table, STIMULUS_KEYS)
         kind = table.get("kind")
         if kind not in STIMULUS_KINDS:
             raise InputError(
@@ -61,10 +75,10 @@ class StimulusTables:
         if kind == "expression":
             if "expression" not in table:
                 raise InputError(f"{key}.expression", "missing: an expression in x, y, z, t")
-            args["expression"] = self.expression(f"{key}.expression", table["expression"], known)
+            args["expression"] = self.v.expression(f"{key}.expression", table["expression"], known)
             allowed = {"kind", "expression", "K_D", "events"}
         else:
-            args["mean"] = self.quantity(f"{key}.mean", table.get("mean", 0.0), "concentration")
+            args["mean"] = self.v.quantity(f"{key}.mean", table.get("mean", 0.0), "concentration")
             if args["mean"] < 0:
                 raise InputError(f"{key}.mean", "a concentration cannot be negative")
             allowed = {"kind", "mean", "center", "K_D", "events"}
@@ -77,25 +91,25 @@ class StimulusTables:
             allowed |= {"position"}
             if "position" not in table:
                 raise InputError(f"{key}.position", "missing: where the source is (µm)")
-            args["position"] = self.vector(f"{key}.position", table["position"], "length")
+            args["position"] = self.v.vector(f"{key}.position", table["position"], "length")
         for k in table:
             if k not in allowed:
                 raise InputError(f"{key}.{k}", f"not used by a stimulus of kind {kind!r}")
         if "center" in table:
-            args["center"] = self.vector(f"{key}.center", table["center"], "length")
+            args["center"] = self.v.vector(f"{key}.center", table["center"], "length")
         if "K_D" in table:
-            args["K_D"] = self.positive(f"{key}.K_D", table["K_D"], "concentration")
+            args["K_D"] = self.v.positive(f"{key}.K_D", table["K_D"], "concentration")
         events = table.get("events", [])
         if not isinstance(events, list):
             raise InputError(f"{key}.events", "expected an array of tables [[...events]]")
         args["events"] = tuple(
-            self.event(f"{key}.events[{i}]", self.table(f"{key}.events", e), kind, mesh)
+            self.event(f"{key}.events[{i}]", self.v.table(f"{key}.events", e), kind, mesh)
             for i, e in enumerate(events)
         )
         return Stimulus(**args)
 
     def direction(self, key: str, value: Any) -> tuple[float, ...]:
-        d = self.vector(key, value, "dimensionless")
+        d = self.v.vector(key, value, "dimensionless")
         if not any(d):
             raise InputError(key, "a direction must not be the zero vector")
         return d
@@ -107,12 +121,12 @@ class StimulusTables:
         if "gradient" in table and "steepness" in table:
             raise InputError(f"{key}.steepness", "give either gradient or steepness, not both")
         if "gradient" in table:
-            return self.quantity(f"{key}.gradient", table["gradient"], "inverse_length")
+            return self.v.quantity(f"{key}.gradient", table["gradient"], "inverse_length")
         if "steepness" not in table:
             return 0.0
-        s = self.quantity(f"{key}.steepness", table["steepness"], "dimensionless")
+        s = self.v.quantity(f"{key}.steepness", table["steepness"], "dimensionless")
         if "across" in table:
-            across = self.positive(f"{key}.across", table["across"], "length")
+            across = self.v.positive(f"{key}.across", table["across"], "length")
         elif "radius" in mesh or "semi_axes" in mesh:
             across = 2 * (mesh.get("radius") or max(mesh["semi_axes"]))
         else:
@@ -130,23 +144,23 @@ class StimulusTables:
     def event(
         self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
     ) -> StimulusEvent:
-        self.keys(key, table, EVENT_KEYS)
+        self.v.keys(key, table, EVENT_KEYS)
         if "at" not in table:
             raise InputError(f"{key}.at", "missing: the time of the event, e.g. '150 s'")
-        args: dict[str, Any] = {"at": self.quantity(f"{key}.at", table["at"], "time")}
+        args: dict[str, Any] = {"at": self.v.quantity(f"{key}.at", table["at"], "time")}
         if "direction" in table:
             args["direction"] = self.direction(f"{key}.direction", table["direction"])
         if "rotation" in table:
-            args["rotation"] = self.quantity(f"{key}.rotation", table["rotation"], "rate")
+            args["rotation"] = self.v.quantity(f"{key}.rotation", table["rotation"], "rate")
         if "axis" in table:
             axis = self.direction(f"{key}.axis", table["axis"])
             args["axis"] = tuple(axis) + (0.0,) * (3 - len(axis))
         if "mean" in table:
-            args["mean"] = self.quantity(f"{key}.mean", table["mean"], "concentration")
+            args["mean"] = self.v.quantity(f"{key}.mean", table["mean"], "concentration")
         if "gradient" in table or "steepness" in table:
             args["gradient"] = self.slope(key, table, kind, mesh)
         if "position" in table:
-            args["position"] = self.vector(f"{key}.position", table["position"], "length")
+            args["position"] = self.v.vector(f"{key}.position", table["position"], "length")
         for flag in ("remove", "washout"):
             if flag in table:
                 if not isinstance(table[flag], bool):
@@ -160,8 +174,9 @@ class StimulusTables:
             )
         return StimulusEvent(**args)
 
-    def metrics(self, table: Mapping[str, Any], model: Model) -> Any:
-        self.keys("metrics", table, METRICS_KEYS)
+    def metrics(self, table: Mapping[str, Any], model: Model) -> MetricsConfig:
+        """``[metrics]``: the membrane species read out, the stimulus, correlations."""
+        self.v.keys("metrics", table, METRICS_KEYS)
         names = table.get("species", [])
         if not isinstance(names, list):
             raise InputError("metrics.species", "expected a list of membrane species")
@@ -186,6 +201,4 @@ class StimulusTables:
         angle = table.get("cap_angle", 15.0)
         if isinstance(angle, bool) or not isinstance(angle, int | float) or not 0 < angle < 90:
             raise InputError("metrics.cap_angle", "expected degrees between 0 and 90")
-        from solver.config.runfile import MetricsConfig
-
         return MetricsConfig(tuple(names), stimulus, tuple(pairs), float(angle))

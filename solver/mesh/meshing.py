@@ -35,6 +35,8 @@ import dolfinx.mesh
 import gmsh
 import numpy as np
 
+from solver.config.mesh import MeshSpec, read_mesh
+from solver.config.values import Values
 from solver.errors import InputError
 from solver.mesh import shapes as mesh_shapes
 
@@ -58,7 +60,6 @@ CYTOSOL: int = 1  # cell tag of the cytosol (every cell)
 MEMBRANE: int = 2  # facet tag of the membrane (the boundary of the cell)
 SHAPES: tuple[str, ...] = mesh_shapes.SHAPES  # what generate() meshes
 
-FILE_SHAPE = "file"  # ``shape`` of a ``[mesh]`` table that reads a file
 MESH_NAME, CELL_TAGS_NAME, FACET_TAGS_NAME = "mesh", "cell_tags", "facet_tags"  # XDMF grids
 MEMBRANE_GROUP, CYTOSOL_GROUP = "membrane", "cytosol"  # gmsh physical group names
 
@@ -69,11 +70,6 @@ _KEPT_SIGNALS = tuple(
     getattr(signal, n) for n in ("SIGTERM", "SIGUSR1", "SIGINT") if hasattr(signal, n)
 )
 _PLANE_TOL = 1e-12  # |z| (µm) below which a 2-D mesh lies in the plane
-# keys of a [mesh] table besides shape and size, by shape
-_CONFIG_KEYS = {
-    name: (*mesh_shapes.SHAPE_LENGTHS[name], "center", "order", "inner_size", "grading")
-    for name in SHAPES
-}
 
 
 class MeshError(ValueError):
@@ -445,50 +441,32 @@ def summary(tagged: TaggedMesh) -> dict[str, Any]:
     }
 
 
-def mesh_from_config(mesh_table: Mapping[str, Any], comm: MPI.Comm, base_dir: Path) -> TaggedMesh:
-    """Make the mesh a ``[mesh]`` table (lengths already in µm) asks for.
+def mesh_from_config(
+    spec: MeshSpec | Mapping[str, Any], comm: MPI.Comm, base_dir: Path | None = None
+) -> TaggedMesh:
+    """Make the mesh a ``[mesh]`` table asks for.
 
-    ``shape`` is one of :data:`SHAPES` (with ``size``, ``semi_axes`` for an
-    ellipse/ellipsoid, optionally ``radius`` (default 1 µm) for a disk/sphere,
-    the lengths of a spread cell or capsule (defaults as ``polarity mesh``),
-    ``center``, ``order``, ``inner_size`` and ``grading``) or ``"file"`` (with
-    ``file``, relative to ``base_dir`` unless absolute).
+    ``spec`` is a :class:`~solver.config.mesh.MeshSpec` (as in a loaded run file), or
+    a table (lengths in µm), validated here as a run file's would be, with a file
+    relative to ``base_dir``.
 
     Raises:
-        MeshError: naming the key, for a missing or unexpected key.
+        MeshError: naming the key, for a table that describes no mesh, or naming the
+            shape or file, for a mesh that cannot be made or read.
     """
-    shape = mesh_table.get("shape")
-    if shape is None:
-        raise MeshError("[mesh]: missing key 'shape'")
-    if shape not in (*SHAPES, FILE_SHAPE):
-        raise MeshError(
-            f"[mesh]: unknown shape {shape!r}: expected one of {', '.join((*SHAPES, FILE_SHAPE))}"
-        )
-    if shape == FILE_SHAPE:
-        required, optional = {"shape", "file"}, set()
-    elif shape in mesh_shapes.NUM_SEMI_AXES:
-        required, optional = {"shape", "semi_axes", "size"}, set(_CONFIG_KEYS[shape])
-    else:
-        required, optional = {"shape", "size"}, set(_CONFIG_KEYS[shape])
-    missing = sorted(required - set(mesh_table))
-    if missing:
-        raise MeshError(f"[mesh] shape={shape!r}: missing key(s) {', '.join(missing)}")
-    extra = sorted(set(mesh_table) - required - optional)
-    if extra:
-        raise MeshError(f"[mesh] shape={shape!r}: unexpected key(s) {', '.join(extra)}")
-    if shape == FILE_SHAPE:
-        return read(Path(base_dir) / mesh_table["file"], comm)
-    kwargs = {
-        key: mesh_table[key] for key in required | optional if key in mesh_table and key != "shape"
-    }
-    if "semi_axes" in kwargs:
-        kwargs["semi_axes"] = tuple(kwargs["semi_axes"])
-    return generate(shape, comm, **kwargs)
+    if not isinstance(spec, MeshSpec):
+        try:
+            spec = read_mesh(Values(Path(base_dir or ".")), spec)
+        except InputError as err:
+            raise MeshError(f"[mesh]: {err}") from None
+    if spec.file is not None:
+        return read(spec.file, comm)
+    return generate(spec.shape, comm, **spec.arguments())
 
 
 def cell_mesh(cfg: RunConfig, comm: MPI.Comm) -> TaggedMesh:
     """The mesh of a run file's ``[mesh]`` table; InputError naming the file if it fails."""
     try:
-        return mesh_from_config(cfg.mesh, comm, cfg.base_dir)
+        return mesh_from_config(cfg.mesh, comm)
     except MeshError as err:
         raise InputError(f"{cfg.source}: mesh", str(err)) from None

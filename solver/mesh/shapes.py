@@ -31,6 +31,16 @@ from dataclasses import dataclass
 import gmsh
 import numpy as np
 
+from solver.mesh.catalog import (
+    DEFAULT_GRADING,
+    NUM_SEMI_AXES,
+    SHAPE_DEFAULTS,
+    SHAPE_DIM,
+    SHAPE_LENGTHS,
+    SHAPES,
+    SUPPORTED_ORDERS,
+)
+
 __all__ = [
     "SHAPES",
     "SHAPE_DIM",
@@ -40,38 +50,6 @@ __all__ = [
     "icosphere",
     "mesh_options",
 ]
-
-SHAPES: tuple[str, ...] = ("disk", "ellipse", "sphere", "ellipsoid", "spread", "capsule")
-SHAPE_DIM: dict[str, int] = {
-    "disk": 2,
-    "ellipse": 2,
-    "sphere": 3,
-    "ellipsoid": 3,
-    "spread": 3,
-    "capsule": 3,
-}
-# Lengths (µm) each shape takes; a semi_axes tuple stands for several.
-SHAPE_LENGTHS: dict[str, tuple[str, ...]] = {
-    "disk": ("radius",),
-    "ellipse": ("semi_axes",),
-    "sphere": ("radius",),
-    "ellipsoid": ("semi_axes",),
-    "spread": ("radius", "height", "dome_radius", "thickness"),
-    "capsule": ("radius", "length"),
-}
-NUM_SEMI_AXES: dict[str, int] = {"ellipse": 2, "ellipsoid": 3}
-# Defaults of `polarity mesh SHAPE` (µm): a 10-µm-wide round cell, and for `spread`
-# a neutrophil-sized dome on a lamella, for `capsule` a 12-µm rod.
-SHAPE_DEFAULTS: dict[str, dict[str, float | tuple[float, ...]]] = {
-    "disk": {"radius": 5.0},
-    "ellipse": {"semi_axes": (6.0, 4.0)},
-    "sphere": {"radius": 5.0},
-    "ellipsoid": {"semi_axes": (6.0, 4.0, 4.0)},
-    "spread": {"radius": 10.0, "height": 4.0, "dome_radius": 5.0, "thickness": 0.8},
-    "capsule": {"radius": 3.0, "length": 12.0},
-}
-DEFAULT_GRADING = 3.0  # µm: cytosolic depletion layer (D_c/k)^½ (models.md §5.6)
-SUPPORTED_ORDERS = (1, 2)
 
 ALGORITHM_2D_FRONTAL_DELAUNAY = 6
 # HXT: quasi-uniform tets whose size halves with `size`, a better worst element than

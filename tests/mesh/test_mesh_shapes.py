@@ -161,7 +161,7 @@ def test_mesh_from_config_takes_new_shapes(tmp_shared):
     table = {"shape": "capsule", "radius": 1.0, "length": 3.0, "size": 0.5, "inner_size": 0.8}
     tagged = meshing.mesh_from_config(table, COMM, tmp_shared)
     assert "capsule" in tagged.source and "inner_size=0.8" in tagged.source
-    with pytest.raises(MeshError, match="unexpected key.*height"):
+    with pytest.raises(MeshError, match="height.*not used by shape"):
         meshing.mesh_from_config({**table, "height": 1.0}, COMM, tmp_shared)
 
 

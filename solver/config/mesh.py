@@ -1,0 +1,122 @@
+"""The ``[mesh]`` table of a run file: validated once, into a typed :class:`MeshSpec`.
+
+A mesh is a generated shape (:mod:`solver.mesh.catalog` names them and the lengths
+each takes; lengths in µm) or a file (``shape = "file"``, ``file`` relative to the run
+file). Every check of the table is here; the mesh builders
+(:func:`solver.mesh.meshing.mesh_from_config`) take the spec as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from solver.config.values import Values
+from solver.errors import InputError
+from solver.mesh.catalog import FILE_SHAPE, NUM_SEMI_AXES, SHAPE_LENGTHS, SHAPES
+
+KEYS = (
+    "shape",
+    "radius",
+    "semi_axes",
+    "height",
+    "dome_radius",
+    "thickness",
+    "length",
+    "size",
+    "inner_size",
+    "grading",
+    "center",
+    "file",
+    "order",
+)
+_ALL_LENGTHS = ("radius", "semi_axes", "height", "dome_radius", "thickness", "length")
+
+
+@dataclass(frozen=True)
+class MeshSpec(Mapping[str, Any]):
+    """A validated ``[mesh]`` table in solver units (µm).
+
+    Attributes:
+        shape: A name of :data:`solver.mesh.catalog.SHAPES`, or ``"file"``.
+        table: The validated keys and values (``shape`` included), as written to
+            ``run.json``; the spec reads as this mapping.
+    """
+
+    shape: str
+    table: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path | None:
+        """The mesh file (absolute, or relative to the working folder), if any."""
+        return self.table.get("file")
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`solver.mesh.meshing.generate` (not for files)."""
+        return {k: v for k, v in self.table.items() if k != "shape"}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def read_mesh(v: Values, table: Mapping[str, Any]) -> MeshSpec:
+    """Validate a ``[mesh]`` table; InputError naming the key for anything wrong."""
+    v.keys("mesh", table, KEYS)
+    shape = table.get("shape", FILE_SHAPE if "file" in table else None)
+    if shape not in (*SHAPES, FILE_SHAPE):
+        names = ", ".join((*SHAPES, FILE_SHAPE))
+        raise InputError("mesh.shape", f"expected one of {names}, got {shape!r}")
+    if shape == FILE_SHAPE:
+        return MeshSpec(shape, _file_table(v, table))
+    if "size" not in table:
+        raise InputError("mesh.size", "missing: the target element size, e.g. '0.5 um'")
+    out: dict[str, Any] = {"shape": shape, "size": v.positive("mesh.size", table["size"], "length")}
+    takes = SHAPE_LENGTHS[shape]
+    for key in _ALL_LENGTHS:
+        if key in table and key not in takes:
+            hint = "use radius" if takes == ("radius",) else f"it takes {', '.join(takes)}"
+            raise InputError(f"mesh.{key}", f"not used by shape {shape!r}; {hint}")
+    for key in ("inner_size", "grading"):
+        if key in table:
+            out[key] = v.positive(f"mesh.{key}", table[key], "length")
+    if shape in NUM_SEMI_AXES:
+        axes, n = table.get("semi_axes"), NUM_SEMI_AXES[shape]
+        if not isinstance(axes, list) or len(axes) != n:
+            raise InputError("mesh.semi_axes", f"expected a list of {n} lengths for {shape!r}")
+        out["semi_axes"] = tuple(
+            v.positive(f"mesh.semi_axes[{i}]", a, "length") for i, a in enumerate(axes)
+        )
+    elif takes == ("radius",):
+        out["radius"] = v.positive("mesh.radius", table.get("radius", 1.0), "length")
+    else:  # lengths not given take the shape's defaults
+        for key in takes:
+            if key in table:
+                out[key] = v.positive(f"mesh.{key}", table[key], "length")
+    if "center" in table:
+        out["center"] = v.vector("mesh.center", table["center"], "length")
+    if "order" in table:
+        if table["order"] not in (1, 2):
+            raise InputError("mesh.order", f"expected 1 or 2, got {table['order']!r}")
+        out["order"] = table["order"]
+    return MeshSpec(shape, out)
+
+
+def _file_table(v: Values, table: Mapping[str, Any]) -> dict[str, Any]:
+    extra = [k for k in table if k not in ("shape", "file")]
+    if extra:
+        raise InputError(f"mesh.{extra[0]}", "not used with shape 'file' (the file has the mesh)")
+    if "file" not in table:
+        raise InputError("mesh.file", "missing: the path of a gmsh .msh or XDMF mesh")
+    path = Path(str(table["file"]))
+    path = path if path.is_absolute() else v.base_dir / path
+    if not path.is_file():
+        raise InputError("mesh.file", f"mesh file {str(path)!r} does not exist")
+    return {"shape": FILE_SHAPE, "file": path}

@@ -1,0 +1,150 @@
+"""The model tables of a run file: ``[parameters]``, ``[stimulus.NAME]`` (through
+:mod:`solver.config.stimulus`), ``[species.NAME]``, ``[definitions]`` and
+``[reactions.NAME]``, read into a :class:`~solver.model.model.Model`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from solver.config.stimulus import StimulusTables
+from solver.config.values import RESERVED, Values
+from solver.errors import InputError
+from solver.model.expressions import Expression
+from solver.model.model import Compartment, Model, Reaction, Species, parse_equation
+
+_SPECIES_KEYS = ("compartment", "D", "initial", "noise")
+_REACTION_KEYS = ("equation", "rate", "on")
+
+
+class ModelTables:
+    """Readers of the model's tables, with the value readers ``v``."""
+
+    def __init__(self, v: Values) -> None:
+        self.v = v
+        self.stimuli = StimulusTables(v)
+
+    def model(self, data: Mapping[str, Any], mesh: Mapping[str, Any]) -> Model:
+        """The model of a run-file document ``data`` whose mesh table is ``mesh``."""
+        parameters = {}
+        for name, value in self.v.table("parameters", data.get("parameters", {})).items():
+            self.v.name("parameters", name)
+            parameters[name] = self.v.quantity(f"parameters.{name}", value, None)
+        known = set(parameters) | RESERVED
+        stimuli = {}
+        for name, table in self.v.table("stimulus", data.get("stimulus", {})).items():
+            self.v.name("stimulus", name)
+            if name in known:
+                raise InputError(f"stimulus.{name}", "a parameter has the same name")
+            stimuli[name] = self.stimuli.stimulus(
+                name, self.v.table(f"stimulus.{name}", table), known, mesh
+            )
+        fields = {n for s in stimuli.values() for n in s.symbols}
+        species_table = self.v.table("species", data["species"])
+        if not species_table:
+            raise InputError("species", "no species defined")
+        species = {}
+        for name, table in species_table.items():
+            self.v.name("species", name)
+            if name in known | fields:
+                raise InputError(f"species.{name}", "a parameter or stimulus has the same name")
+            species[name] = self.species(name, self.v.table(f"species.{name}", table), known)
+        known |= set(species) | fields
+        definitions: dict[str, Expression] = {}
+        for name, text in self.v.table("definitions", data.get("definitions", {})).items():
+            self.v.name("definitions", name)
+            if name in known:
+                raise InputError(f"definitions.{name}", "this name is already defined")
+            expr = self.v.expression(f"definitions.{name}", text, known)
+            definitions[name] = expr.substitute(definitions)
+            known.add(name)
+        reactions = {}
+        for name, table in self.v.table("reactions", data.get("reactions", {})).items():
+            reactions[name] = self.reaction(
+                name,
+                self.v.table(f"reactions.{name}", table),
+                species,
+                known,
+                definitions,
+                frozenset(fields),
+            )
+        return Model(
+            species=species,
+            reactions=reactions,
+            parameters=parameters,
+            fields=frozenset(fields),
+            stimuli=stimuli,
+        )
+
+    def species(self, name: str, table: Mapping[str, Any], known: set[str]) -> Species:
+        """``[species.NAME]``: compartment, diffusivity, initial value and noise."""
+        key = f"species.{name}"
+        self.v.keys(key, table, _SPECIES_KEYS)
+        compartment = table.get("compartment")
+        if compartment not in tuple(Compartment):
+            raise InputError(
+                f"{key}.compartment", f"expected 'cytosol' or 'membrane', got {compartment!r}"
+            )
+        compartment = Compartment(compartment)
+        D = self.v.quantity(f"{key}.D", table.get("D", 0.0), "diffusivity")
+        if D < 0:
+            raise InputError(
+                f"{key}.D", f"a diffusion coefficient cannot be negative, got {table['D']!r}"
+            )
+        expect = "concentration" if compartment == Compartment.CYTOSOL else "density"
+        initial = table.get("initial", 0.0)
+        noise = self.v.quantity(f"{key}.noise", table.get("noise", 0.0), "dimensionless")
+        if not 0 <= noise < 1:
+            raise InputError(f"{key}.noise", "expected a relative amplitude in [0, 1), e.g. '5 %'")
+        return Species(
+            name,
+            compartment,
+            D,
+            self.v.value_or_expression(f"{key}.initial", initial, expect, known),
+            noise,
+        )
+
+    def reaction(
+        self,
+        name: str,
+        table: Mapping[str, Any],
+        species: Mapping[str, Species],
+        known: set[str],
+        definitions: Mapping[str, Expression] | None = None,
+        fields: frozenset[str] = frozenset(),
+    ) -> Reaction:
+        """``[reactions.NAME]``: equation, rate, and where it is integrated."""
+        key = f"reactions.{name}"
+        self.v.keys(key, table, _REACTION_KEYS)
+        for required in ("equation", "rate"):
+            if required not in table:
+                raise InputError(f"{key}.{required}", "missing")
+        if not isinstance(table["equation"], str):
+            raise InputError(f"{key}.equation", "expected a string such as 'A + B -> C'")
+        reactants, products = parse_equation(table["equation"], f"{key}.equation")
+        for s in (*reactants, *products):
+            if s not in species:
+                raise InputError(
+                    f"{key}.equation", f"unknown species '{s}'; species are: {', '.join(species)}"
+                )
+        rate = self.v.expression(f"{key}.rate", table["rate"], known).substitute(definitions or {})
+        involved = set(reactants) | set(products) | (set(rate.names) & set(species))
+        # stimuli are sampled on the membrane: a rate that reads one is a membrane reaction
+        on_membrane = bool(rate.names & fields) or any(
+            species[s].compartment == Compartment.MEMBRANE for s in involved
+        )
+        on = table.get("on")
+        if on not in (None, *tuple(Compartment)):
+            raise InputError(f"{key}.on", f"expected 'membrane' or 'cytosol', got {on!r}")
+        if on == Compartment.CYTOSOL and on_membrane:
+            raise InputError(
+                f"{key}.on",
+                "a reaction involving membrane species is integrated "
+                "on the membrane; it cannot be declared on the cytosol",
+            )
+        location = (
+            Compartment.MEMBRANE
+            if on_membrane or on == Compartment.MEMBRANE
+            else Compartment.CYTOSOL
+        )
+        return Reaction(name, reactants, products, rate, location)
