@@ -62,7 +62,7 @@ SOURCE_HASH = source_hash()  # at import time, as close as possible to what was 
 
 RUN_FILE = ROOT / "runs" / "exchange_3d" / "config.toml"
 DT = 0.01  # s
-#: what the issue fixes; the run file is checked against it so the engine and
+#: the benchmark's problem; the run file is checked against it so the engine and
 #: the hand-written baseline cannot silently solve different problems
 EXPECTED = {
     "k_on": 1.0,
@@ -89,7 +89,7 @@ def problem_document(
 
 
 def check_problem(cfg) -> None:
-    """Fail loudly if the run file no longer holds the issue's problem."""
+    """Fail loudly if the run file no longer holds the benchmark's problem."""
     model = cfg.model
     found = {
         **{k: model.parameters[k] for k in ("k_on", "k_off", "a", "K")},

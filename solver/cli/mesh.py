@@ -24,7 +24,7 @@ from solver.errors import InputError
 
 IMPORT = "import"
 OUTPUT_SUFFIXES = (".msh", ".xdmf")
-DEFAULT_SIZE = 0.4  # µm: the P1 membrane size of models.md §5.6
+DEFAULT_SIZE = 0.4  # µm: the P1 membrane size of docs/numerics.md, Mesh resolution
 # command-line option -> keyword of solver.mesh.meshing.generate (lengths in µm)
 _LENGTH_OPTIONS = {
     "radius": "--radius",

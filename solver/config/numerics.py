@@ -82,7 +82,7 @@ class OutputConfig:
 @dataclass(frozen=True)
 class SolverConfig:
     """Linear solver family, quadrature degree of reaction terms, raw PETSc options, and
-    the mass matrix of the time derivative (``lumped``: no undershoots, models.md §5.5)."""
+    the mass matrix of the time derivative (``lumped``: no undershoots, docs/numerics.md, Mass lumping)."""
 
     linear: str = "iterative"
     quadrature_degree: int = 4

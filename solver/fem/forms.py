@@ -141,7 +141,7 @@ def build(
     ``extra_symbols`` adds UFL expressions (on the cell mesh) that expressions may
     use, such as stimulus fields. ``lumped``: the time derivative uses the lumped
     (diagonal, vertex-quadrature) mass matrix, so that a positive source never drives
-    a neighbouring node negative (models.md §5.5); totals and pools are conserved
+    a neighbouring node negative (docs/numerics.md, Mass lumping); totals and pools are conserved
     either way, since a lumped row sums to the consistent row's sum.
     """
     mesh, membrane = geometry.mesh, geometry.membrane

@@ -1,7 +1,7 @@
 """Polarity read-outs of membrane species, in parallel-correct form.
 
 For a membrane species u (surface integrals over the membrane Γ, ν its outward
-normal, d the gradient direction; definitions of models.md §4):
+normal, d the gradient direction; definitions in docs/models.md, Polarity read-outs):
 
 - polarisation index  PI = |∫ u ν| / ∫ u        (0 uniform; a cap of half-angle α: (1+cos α)/2)
 - front direction     n_f = ∫ u ν / |∫ u ν|, and the angle between n_f and d (degrees)

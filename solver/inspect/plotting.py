@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from solver.errors import InputError
+from solver.io.metrics import load_metrics
 from solver.io.results import (
     Series,
-    load_metrics,
     load_record,
     readout_species,
     reference_direction,

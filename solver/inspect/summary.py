@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from solver.io.results import load_metrics, load_record
+from solver.io.metrics import load_metrics
+from solver.io.results import load_record
 
 READOUTS = ("PI", "angle", "FB", "loggain", "cap_fraction")
 

@@ -9,7 +9,6 @@ in s, fields in the units of their ``units`` attribute (see :mod:`solver.io.anno
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
 import xml.etree.ElementTree as ET
@@ -39,22 +38,6 @@ def load_record(out: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise InputError(str(path), "expected a JSON object")
     return record
-
-
-def load_metrics(out: Path) -> dict[str, np.ndarray]:
-    """Columns of ``metrics.csv`` as float arrays (empty dict if there is none)."""
-    path = Path(out) / "metrics.csv"
-    if not path.is_file():
-        return {}
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.reader(f))
-        if not rows:
-            return {}
-        header, data = rows[0], rows[1:]
-        return {h: np.array([float(r[i]) for r in data]) for i, h in enumerate(header)}
-    except (IndexError, ValueError, UnicodeDecodeError) as err:
-        raise InputError(str(path), f"unreadable: {err}") from None
 
 
 @dataclass

@@ -1,15 +1,14 @@
 """What a cell mesh is like: measures, counts, element sizes and shapes, resolution warnings.
 
 Printed by ``polarity mesh`` (after making a mesh, and with ``--check FILE``) and by
-``polarity check CONFIG``. The resolution warning follows models.md §5.6: fronts
+``polarity check CONFIG``. The resolution warning follows docs/numerics.md, Mesh resolution: fronts
 (10–90 %) are 2.4–3.9 µm wide and need at least 8 elements across, i.e. a
 membrane element size h_Γ ≤ 0.4 µm for P1 elements.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from mpi4py import MPI
 
@@ -21,9 +20,12 @@ from solver.mesh.meshing import CYTOSOL, MEMBRANE, TaggedMesh
 
 __all__ = ["H_MEMBRANE_MAX", "MeshReport", "report", "element_quality"]
 
-FRONT_WIDTHS = (2.4, 3.9)  # µm, narrowest (P1 preset) and default-model fronts (models.md §5.6)
+FRONT_WIDTHS = (
+    2.4,
+    3.9,
+)  # µm, narrowest (P1 preset) and default-model fronts (docs/numerics.md, Mesh resolution)
 ELEMENTS_ACROSS_FRONT = 8
-H_MEMBRANE_MAX = 0.4  # µm: the P1 membrane element size of models.md §5.6
+H_MEMBRANE_MAX = 0.4  # µm: the P1 membrane element size of docs/numerics.md, Mesh resolution
 # Radius ratio below which an element counts as a sliver (slow, inaccurate solves).
 QUALITY_WARNING = 0.05
 CELL_EXTENT = (1.0, 1000.0)  # µm: a cell outside this range is probably in another unit
@@ -99,9 +101,6 @@ class MeshReport:
     quality_min: float
     quality_mean: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def warnings(self) -> list[str]:
         """Resolution and shape problems, each a sentence saying what to change."""
         found = []
@@ -116,7 +115,7 @@ class MeshReport:
                 f"membrane elements are too coarse for polarity fronts: mean edge length "
                 f"{self.h_membrane_mean:.3g} µm > {H_MEMBRANE_MAX:g} µm; "
                 f"fronts {low:g}–{high:g} µm wide need >= {ELEMENTS_ACROSS_FRONT} elements "
-                "across (models.md §5.6): "
+                "across (docs/numerics.md, Mesh resolution): "
                 f"make the membrane size at most {H_MEMBRANE_MAX:g} µm"
             )
         if self.quality_min < QUALITY_WARNING:

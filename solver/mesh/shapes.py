@@ -17,7 +17,7 @@ Shapes (``x`` right, ``y`` back, ``z`` up; ``center`` moves the shape):
 Element sizes: ``size`` (µm) at the membrane; with ``inner_size`` > ``size`` the
 elements grow linearly with the distance from the membrane, from ``size`` one
 element away from it to ``inner_size`` at ``grading`` µm further inside
-(models.md §5.6: fine near Γ, ~1 µm inside).
+(docs/numerics.md, Mesh resolution: fine near Γ, ~1 µm inside).
 
 These functions run on the gmsh rank only; they never touch MPI.
 """

@@ -143,9 +143,6 @@ class Clock:
     def __post_init__(self) -> None:
         self.milestones = sorted({m for m in self.milestones if 0.0 < m < self.end} | {self.end})
 
-    def add_milestones(self, times: Iterable[float]) -> None:
-        self.milestones = sorted(set(self.milestones) | {m for m in times if self.t < m < self.end})
-
     @property
     def done(self) -> bool:
         return self.t >= self.end - 1e-12 * max(1.0, abs(self.end))

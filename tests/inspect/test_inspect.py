@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from solver import cli
-from solver.io.results import load_metrics, load_record, read_series, series_of
+from solver.io.metrics import load_metrics
+from solver.io.results import load_record, read_series, series_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CHEMOTAXIS_2D = ROOT / "runs" / "chemotaxis_2d" / "config.toml"

@@ -5,7 +5,7 @@ the unit sphere) pushed out radially to r(x) = R (1 + ε f(x)), written as STL,
 PLY and OBJ. The imported mesh is remeshed with its nodes on the input
 triangulation, so its area and volume differ from the input surface's by the
 chord error of the new, longer edges: O((h/ρ)²) with ρ the radius of curvature
-(~1 µm on the blebs). At h = 0.4 µm (models.md §5.6) the issue's 1 % holds with
+(~1 µm on the blebs). At h = 0.4 µm (docs/numerics.md, Mesh resolution) the required 1 % holds with
 margin: measured 0.34 % (area) and 0.56 % (volume); at h = 0.5 µm 0.50 % and
 0.83 %, a ratio of 0.64–0.67 = (0.4/0.5)², as second order predicts.
 """
@@ -36,7 +36,7 @@ from solver.mesh.surface import Surface, SurfaceError
 from tests.cases import exchange_file
 
 COMM = MPI.COMM_WORLD
-ROUND_TRIP_TOLERANCE = 0.01  # relative, of area and volume (the issue's 1 %)
+ROUND_TRIP_TOLERANCE = 0.01  # relative, of area and volume (1 %)
 
 
 def blebbed_cell(radius: float = 3.0, subdivisions: int = 4) -> Surface:

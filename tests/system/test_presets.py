@@ -1,4 +1,4 @@
-"""Preset cases P1-P3 of models.md reproduce their known behaviour (models.md section 4).
+"""The preset cases (docs/models.md, Presets) reproduce their known behaviour (Expected behaviours).
 
 - P1 wave pinning (runs/wave_pinning): a transient local rise of k0 launches a front that
   pins; the pinned state persists after the stimulus is gone, PI(end)/PI(switch) >= 0.9.
@@ -29,7 +29,7 @@ WAVE_PINNING = RUNS / "wave_pinning" / "config.toml"
 BULK_SURFACE = RUNS / "bulk_surface_wave_pinning" / "config.toml"
 LEGI = RUNS / "legi" / "config.toml"
 
-MASS_RTOL = 1e-10  # models.md V5
+MASS_RTOL = 1e-10  # docs/numerics.md, Invariants (V5)
 
 
 def run(path: Path, overrides: list[str], comm) -> tuple[list[dict[str, float]], float]:
@@ -71,7 +71,7 @@ def assert_pools_conserved(history: list[dict[str, float]]) -> None:
     [
         # the run file's own protocol: k0 raised near x = +R for 0-20 s, then removed
         ("transient", 20.0, 150.0),
-        # models.md section 4: polarise (stimulus on until pinned), then remove
+        # docs/models.md, Expected behaviours: polarise (stimulus on until pinned), then remove
         ("pinned_then_removed", 100.0, 200.0),
     ],
 )

@@ -1,8 +1,10 @@
-"""Behaviours of the default chemotaxis model (models.md §4), asserted on coarse meshes.
+"""Behaviours of the default chemotaxis model, asserted on coarse meshes.
+
+Targets: docs/models.md, Expected behaviours.
 
 The 2-D cross-section (runs/chemotaxis_2d) shows the same physics at a fraction of
 the cost; direction sensing is also checked on the 3-D sphere. Targets are those of
-models.md §4; the meshes are coarse but resolve the fronts (h ≈ 0.5 µm, front
+docs/models.md (Expected behaviours); the meshes are coarse but resolve the fronts (h ≈ 0.5 µm, front
 width ≈ 4 µm), and the time step (1 s, BDF2) is below the fastest time scale's
 accuracy limit once the stimulus is on for more than a few seconds.
 """
@@ -97,7 +99,7 @@ def test_adaptation_to_a_uniform_step():
     """c: 0 → K_D uniformly at 100 s: PIP3 peaks within seconds and returns near rest.
 
     Adaptation error AE = |X(∞) − X_rest| / (X_peak − X_rest) of the mean PIP3 below
-    0.1 (models.md §4; measured 0.06: Rho activation by the global inhibitor is not
+    0.1 (docs/models.md, Expected behaviours; measured 0.06: Rho activation by the global inhibitor is not
     adaptive, so the mean settles 7 % below rest), and no front (PI < 1e-3).
     """
     history = run(
@@ -125,7 +127,7 @@ def test_adaptation_to_a_uniform_step():
 @pytest.mark.parametrize("level", [0.0, 0.025])
 def test_no_polarisation_at_rest_with_noise(level):
     """No chemokine, or a uniform K_D, and 5 % noise on every membrane species: the
-    sphere stays unpolarised, PI(P) < 1e-3 after 600 s (models.md §4).
+    sphere stays unpolarised, PI(P) < 1e-3 after 600 s (docs/models.md, Expected behaviours).
 
     On the sphere (size 1 µm, 306 membrane nodes) the noise gives PI ≈ 1e-3 at t = 0.
     (The 2-D disk's rest state is weakly unstable: see runs/chemotaxis_2d/README.md.)

@@ -38,9 +38,9 @@ from solver.time.loop import integrate
 COMM: MPI.Comm = MPI.COMM_WORLD
 #: quadrature degree of every error integral (≥ 2k + 2 = 4 for P1)
 ERROR_QUADRATURE = 6
-#: the pass rule of models.md §3: last EOC ≥ expected − TOLERANCE
+#: the pass rule of docs/numerics.md (Pass rule): last EOC ≥ expected − TOLERANCE
 TOLERANCE = 0.15
-#: expected orders of P1 on affine meshes (models.md §3)
+#: expected orders of P1 on affine meshes (docs/numerics.md, Verification)
 P1_ORDERS = {"L2": 2.0, "H1": 1.0}
 
 #: an exact solution: an expression text, or (x, t) -> UFL expression (x a UFL vector)
