@@ -36,7 +36,8 @@ Targets (each creates $(VENV) first if needed):
                CASE=$(CASE) OUT=$(OUT) RUN_NP=$(RUN_NP)
   make test    pytest serially, then under mpiexec -n $(MPI_NP) for tests not marked serial
   make bench   python benchmarks/run.py
-  make lint    ruff check and ruff format --check (installs ruff into $(VENV) on demand)
+  make lint    ruff check (docstrings on solver/), ruff format --check and mypy on solver/
+               (installs ruff and mypy into $(VENV) on demand)
   make venv    create $(VENV) and pip install -e ".[$(EXTRAS)]"
   make clean   remove $(VENV), caches and runs/*/out
   make docker-test  build the Dockerfile with podman (root; installs podman, buildah, runc,
@@ -92,7 +93,7 @@ test: venv
 	  elif [ "$$1" -ne 0 ]; then echo "error: $$2: failed (exit $$1)" >&2; fail=1; fi; \
 	}; \
 	echo "==> [1/2] pytest, serial"; \
-	rc=0; "$(BIN)/python" -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; "$(BIN)/python" -m pytest --durations=25 $(PYTEST_ARGS) || rc=$$?; \
 	judge $$rc "serial pass"; \
 	echo "==> [2/2] pytest under mpiexec -n $(MPI_NP), -m 'not serial', timeout $(MPI_TIMEOUT) s"; \
 	rc=0; timeout --foreground --kill-after=60 $(MPI_TIMEOUT) "$(BIN)/mpiexec" -n $(MPI_NP) \
@@ -104,10 +105,11 @@ bench: venv
 	"$(BIN)/python" benchmarks/run.py
 
 lint: venv
-	@[ -x "$(BIN)/ruff" ] || "$(BIN)/python" -m pip install ruff
+	@[ -x "$(BIN)/ruff" ] && [ -x "$(BIN)/mypy" ] || "$(BIN)/python" -m pip install --progress-bar off ruff mypy
 	@rc=0; \
-	"$(BIN)/ruff" check . || rc=1; \
-	"$(BIN)/ruff" format --check . || rc=1; \
+	echo "==> ruff check (with docstring rules on solver/)"; "$(BIN)/ruff" check . || rc=1; \
+	echo "==> ruff format --check"; "$(BIN)/ruff" format --check . || rc=1; \
+	echo "==> mypy (solver/)"; "$(BIN)/mypy" || rc=1; \
 	exit $$rc
 
 # Not part of `make test`: minutes and a few GB (see README, section Clusters).

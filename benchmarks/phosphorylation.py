@@ -42,8 +42,7 @@ from dolfinx import fem  # noqa: E402
 from engine import SOURCE_HASH  # noqa: E402
 from timing import peak_rss_mib, report, run_main, time_loop  # noqa: E402
 
-from solver.config.runfile import load  # noqa: E402
-from solver.simulation import Simulation  # noqa: E402
+import solver  # noqa: E402
 from tests.verification.test_phosphorylation import exact_mean  # noqa: E402
 
 RUN_FILE = ROOT / "runs" / "phosphorylation" / "config.toml"
@@ -54,10 +53,10 @@ SMART_STEP_S = (0.3, 1.0)  # s per step, a few thousand unknowns (see the docstr
 def run(size: float, steps: int, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
     start = time.perf_counter()
     overrides = [f"mesh.size={size}", f"mesh.inner_size={size}", f"time.end={steps * DT}"]
-    cfg = load(RUN_FILE, [*overrides, f"time.dt={DT}", "time.scheme=euler"])
+    cfg = solver.load_config(RUN_FILE, [*overrides, f"time.dt={DT}", "time.scheme=euler"])
     comm.Barrier()
     t0 = time.perf_counter()
-    sim = Simulation(cfg, comm)
+    sim = solver.Simulation(cfg, comm)
     comm.Barrier()
     setup = time.perf_counter() - t0
 

@@ -4,8 +4,8 @@ Targets: docs/models.md, Expected behaviours.
 
 The 2-D cross-section (runs/chemotaxis_2d) shows the same physics at a fraction of
 the cost; direction sensing is also checked on the 3-D sphere. Targets are those of
-docs/models.md (Expected behaviours); the meshes are coarse but resolve the fronts (h ≈ 0.5 µm, front
-width ≈ 4 µm), and the time step (1 s, BDF2) is below the fastest time scale's
+docs/models.md (Expected behaviours); the meshes are coarse but resolve the fronts
+(h ≈ 0.5 µm, front width ≈ 4 µm), and the time step (1 s, BDF2) is below the fastest time scale's
 accuracy limit once the stimulus is on for more than a few seconds.
 """
 
@@ -99,8 +99,8 @@ def test_adaptation_to_a_uniform_step():
     """c: 0 → K_D uniformly at 100 s: PIP3 peaks within seconds and returns near rest.
 
     Adaptation error AE = |X(∞) − X_rest| / (X_peak − X_rest) of the mean PIP3 below
-    0.1 (docs/models.md, Expected behaviours; measured 0.06: Rho activation by the global inhibitor is not
-    adaptive, so the mean settles 7 % below rest), and no front (PI < 1e-3).
+    0.1 (docs/models.md, Expected behaviours; measured 0.06: Rho activation by the global
+    inhibitor is not     adaptive, so the mean settles 7 % below rest), and no front (PI < 1e-3).
     """
     history = run(
         CASE_2D,
