@@ -23,6 +23,7 @@ from mpi4py import MPI
 import dolfinx
 
 from solver.errors import InputError
+from solver.version import __version__
 
 
 def prepare_output_dir(path: Path, comm: MPI.Comm, overwrite: bool = False) -> Path:
@@ -54,10 +55,8 @@ def versions() -> dict[str, str]:
     """Versions of the solver and of the stack it runs on."""
     from petsc4py import PETSc
 
-    import solver
-
     return {
-        "solver": solver.__version__,
+        "solver": __version__,
         "dolfinx": dolfinx.__version__,
         "petsc": ".".join(str(v) for v in PETSc.Sys.getVersion()),
         "python": platform.python_version(),
