@@ -1,4 +1,4 @@
-"""The dolfinx 0.11 trap behind the design of solver/forms.py.
+"""The dolfinx 0.11 trap behind the design of solver/fem/forms.py.
 
 The gradient of a membrane-submesh function inside a *parent-mesh* ``ds`` integral
 (with ``entity_maps``) is computed wrongly by dolfinx 0.11 / ffcx (FEniCS/ffcx#816),
@@ -8,7 +8,7 @@ diffusion) as a submesh ``dx`` integral and only the coupling terms over ``ds``.
 (a) ∫_Γh |∇_Γ m_h|² as a submesh dx integral is within O(h²) of the exact value;
 (b) the same integral over the parent ds differs from (a) by more than 5 %. When a
     dolfinx release fixes the bug, (b) fails on purpose: the membrane row could then
-    become a single form; revisit solver/forms.py.
+    become a single form; revisit solver/fem/forms.py.
 
 m = xy: unit circle ∫|∇_Γ m|² = π; unit sphere 4π(2/3 − 4/15) = 8π/5.
 """
@@ -34,7 +34,7 @@ from tests.verification.common import COMM, say
 
 FIXED_MESSAGE = (
     "dolfinx now computes submesh gradients in parent ds integrals correctly (ffcx#816 fixed): "
-    "the membrane row could become a single form; see solver/forms.py"
+    "the membrane row could become a single form; see solver/fem/forms.py"
 )
 CASES = {"disk": (0.1, math.pi), "sphere": (0.2, 8 * math.pi / 5)}
 
