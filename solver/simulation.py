@@ -131,6 +131,7 @@ class Simulation:
         if s.kind in ("linear", "exponential"):
             return state.direction
         if s.kind == "point_source":
+            assert state.position is not None  # a point source has a position
             d = state.position - self.stimuli[name].center[: state.position.size]
             return np.pad(d, (0, 3 - d.size)) / np.linalg.norm(d)
         return None
@@ -145,6 +146,7 @@ class Simulation:
             return row
         m, r = self.config.metrics, self.readouts
         d = self.direction(self.t)
+        assert self.membrane is not None  # the read-outs are on the membrane
         u = self.membrane.u.x.array
         occupancy = None
         if m.stimulus is not None and f"{m.stimulus}_occupancy" in self.derived:

@@ -107,7 +107,8 @@ def fill(
     Args:
         description: Comment lines at the top (each starting with ``#``).
         sbatch: ``#SBATCH`` lines; ``--requeue`` and ``--open-mode=append`` are in the template.
-        settings: Shell lines run first (variables with their defaults).
+        settings: Shell lines run first: variables with their defaults, ``MPIEXEC`` (the
+            MPI launcher) among them.
         command: Shell lines that set the array ``run``: the command of one segment,
             without ``--wall-time`` (added by the template).
 
@@ -180,10 +181,10 @@ def case_script(
     name = shlex.quote(config.name)
     usage = script or case / "job.sbatch"
     description = [
-        f"# Slurm batch job: polarity run {config} on {limits.ntasks} MPI rank"
+        f"# Slurm batch job of `polarity run {config}` on {limits.ntasks} MPI rank"
         + ("s." if limits.ntasks > 1 else "."),
-        "# Submit from the folder the paths are relative to (extra arguments go to",
-        "# `polarity run`):",
+        "# Submit it from the folder that relative paths here start from; extra arguments go",
+        "# to `polarity run`:",
         f"#   sbatch {usage} [--set time.end=600 ...]",
         f"#   sbatch --time=08:00:00 --ntasks=8 {usage}     # other limits",
         "# Settings (sbatch --export=ALL,NAME=value): CONFIG, OUT, POLARITY (the command, e.g. a",
@@ -194,6 +195,7 @@ def case_script(
         f"CONFIG=${{CONFIG:-$CASE/{name}}}",
         f"OUT=${{OUT:-{shlex.quote(str(out)) if out is not None else '$CASE/out'}}}",
         "POLARITY=${POLARITY:-polarity}",
+        "MPIEXEC=${MPIEXEC:-mpiexec}",
     ]
     command = [
         "mode=()",
@@ -242,6 +244,6 @@ def array_script(
         *limits.lines()[1:],
         f"#SBATCH --output={output}",
     ]
-    settings = [f"MPIEXEC=${{MPIEXEC:-{shlex.quote(launcher)}}}"] if launcher else []
+    settings = [f"MPIEXEC=${{MPIEXEC:-{shlex.quote(launcher or 'mpiexec')}}}"]
     run = [f'run=({quoted} --member "$SLURM_ARRAY_TASK_ID" --restart)']
     return fill(description, sbatch, settings, run)

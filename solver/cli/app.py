@@ -18,11 +18,11 @@ import traceback
 
 from mpi4py import MPI
 
-from solver.cli import inspect, mesh, run, sweep
+from solver.cli import inspect, job, mesh, run, sweep
 from solver.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, restart_clock
 from solver.errors import InputError
 
-GROUPS = (run, sweep, inspect, mesh)  # the order of the help
+GROUPS = (run, job, sweep, inspect, mesh)  # the order of the help
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mpi4py import MPI
 
@@ -84,8 +85,9 @@ def _on_rank0(handler: Callable[[argparse.Namespace], int]) -> Callable[[argpars
 
     def run(args: argparse.Namespace) -> int:
         comm = MPI.COMM_WORLD
-        outcome: tuple[str, object] = ("code", EXIT_OK)
-        crash = None
+        # (kind, value): ("code", int), ("input", (where, message)) or ("crash", str)
+        outcome: tuple[str, Any] = ("code", EXIT_OK)
+        crash: Exception | None = None
         if comm.rank == 0:
             try:
                 outcome = ("code", handler(args))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from mpi4py import MPI
 
@@ -173,22 +174,22 @@ def run(args: argparse.Namespace) -> int:
         if args.shape == IMPORT:
             if args.surface is None:
                 raise InputError("polarity mesh import", "missing: the surface file")
-            unused = sorted(
-                _LENGTH_OPTIONS.get(k, _VECTOR_OPTIONS.get(k)) for k in _SHAPE_ONLY if k in given
-            )
+            options = {**_LENGTH_OPTIONS, **_VECTOR_OPTIONS}
+            unused = sorted(options[k] for k in _SHAPE_ONLY if k in given)
             if unused or args.order != 1:
                 raise InputError(
                     "polarity mesh import",
                     f"{', '.join(unused or ['--order'])} not used: the surface gives the shape",
                 )
+            scalars = {k: v for k, v in given.items() if not isinstance(v, tuple)}
             tagged = mesh_import.import_surface(
                 args.surface,
                 comm,
                 unit=args.unit,
-                pixel_size=given.get("pixel_size"),
-                size=given.get("size"),
-                inner_size=given.get("inner_size"),
-                grading=given.get("grading"),
+                pixel_size=scalars.get("pixel_size"),
+                size=scalars.get("size"),
+                inner_size=scalars.get("inner_size"),
+                grading=scalars.get("grading"),
                 msh_file=msh_file,
                 msh_binary=args.binary,
             )
@@ -201,10 +202,11 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(
                     f"polarity mesh {args.shape}", "--unit/--pixel-size are for import"
                 )
-            kwargs = {k: v for k, v in given.items() if k != "pixel_size"}
+            # lengths (float) and vectors (tuples) for the keyword arguments of generate
+            kwargs: dict[str, Any] = {k: v for k, v in given.items() if k != "pixel_size"}
             kwargs.setdefault("size", DEFAULT_SIZE)
             if args.shape in ("disk", "sphere") and "radius" not in kwargs:
-                kwargs["radius"] = float(SHAPE_DEFAULTS[args.shape]["radius"])
+                kwargs["radius"] = SHAPE_DEFAULTS[args.shape]["radius"]  # a float
             if args.shape in ("ellipse", "ellipsoid") and "semi_axes" not in kwargs:
                 kwargs["semi_axes"] = SHAPE_DEFAULTS[args.shape]["semi_axes"]
             tagged = meshing.generate(

@@ -1,6 +1,6 @@
-"""``polarity sweep``: the Cartesian product of ``--vary`` values, one table of results.
+r"""``polarity sweep``: the Cartesian product of ``--vary`` values, one table of results.
 
-    mpiexec -n 4 polarity sweep CONFIG --vary parameters.k_on=0.5,1,2 \\
+    mpiexec -n 4 polarity sweep CONFIG --vary parameters.k_on=0.5,1,2 \
         --vary mesh.size=0.4,0.2 [--set time.end=60] [-o OUT] [--group-size 2]
     polarity sweep CONFIG --vary ... -o OUT --slurm [--ranks 2 --time 02:00:00]
 

@@ -1,6 +1,9 @@
-"""The model tables of a run file: ``[parameters]``, ``[stimulus.NAME]`` (through
+"""The model tables of a run file, read into a :class:`~solver.model.model.Model`.
+
+The tables are ``[parameters]``, ``[stimulus.NAME]`` (through
 :mod:`solver.config.stimulus`), ``[species.NAME]``, ``[definitions]`` and
-``[reactions.NAME]``, read into a :class:`~solver.model.model.Model`."""
+``[reactions.NAME]``.
+"""
 
 from __future__ import annotations
 

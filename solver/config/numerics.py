@@ -81,8 +81,15 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """Linear solver family, quadrature degree of reaction terms, raw PETSc options, and
-    the mass matrix of the time derivative (``lumped``: no undershoots, docs/numerics.md, Mass lumping)."""
+    """The ``[solver]`` table: linear solver, quadrature, PETSc options and mass matrix.
+
+    Attributes:
+        linear: The linear solver family, ``iterative`` or ``direct``.
+        quadrature_degree: The quadrature degree of the reaction terms.
+        petsc: Raw PETSc options, passed on unchanged.
+        mass: The mass matrix of the time derivative (``lumped``: no undershoots,
+            docs/numerics.md, Mass lumping).
+    """
 
     linear: str = "iterative"
     quadrature_degree: int = 4
@@ -97,6 +104,17 @@ class NumericsTables:
         self.v = v
 
     def time(self, table: Mapping[str, Any]) -> TimeConfig:
+        """Read and check the ``[time]`` table (times in s).
+
+        Args:
+            table: The ``[time]`` table of the run file.
+
+        Returns:
+            The time configuration; ``dt`` and ``dt_max`` are capped at ``end``.
+
+        Raises:
+            InputError: A key is unknown, missing or malformed.
+        """
         self.v.keys("time", table, _TIME_KEYS)
         for key in ("end", "dt"):
             if key not in table:
@@ -142,6 +160,18 @@ class NumericsTables:
         )
 
     def output(self, table: Mapping[str, Any], time: TimeConfig) -> OutputConfig:
+        """Read and check the ``[output]`` table (times in s).
+
+        Args:
+            table: The ``[output]`` table of the run file.
+            time: The time configuration; without ``every``, outputs are ``end / 100`` apart.
+
+        Returns:
+            The output configuration; a relative ``dir`` is taken from the run file's folder.
+
+        Raises:
+            InputError: A key is unknown or malformed.
+        """
         self.v.keys("output", table, _OUTPUT_KEYS)
         every = (
             self.v.positive("output.every", table["every"], "time")
@@ -169,6 +199,17 @@ class NumericsTables:
         )
 
     def solver(self, table: Mapping[str, Any]) -> SolverConfig:
+        """Read and check the ``[solver]`` table.
+
+        Args:
+            table: The ``[solver]`` table of the run file.
+
+        Returns:
+            The solver configuration.
+
+        Raises:
+            InputError: A key is unknown or malformed.
+        """
         self.v.keys("solver", table, _SOLVER_KEYS)
         linear = table.get("linear", "iterative")
         if linear not in LINEAR_SOLVERS:

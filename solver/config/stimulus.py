@@ -64,6 +64,20 @@ class StimulusTables:
     def stimulus(
         self, name: str, table: Mapping[str, Any], known: set[str], mesh: Mapping[str, Any]
     ) -> Stimulus:
+        """Read and check one ``[stimulus.NAME]`` table and its events.
+
+        Args:
+            name: The stimulus name (``NAME``).
+            table: The ``[stimulus.NAME]`` table of the run file.
+            known: The names an ``expression`` may use (parameters and reserved names).
+            mesh: The ``[mesh]`` table; its cell size gives the length of a ``steepness``.
+
+        Returns:
+            The stimulus, in µm, s and µM.
+
+        Raises:
+            InputError: A key is unknown, missing or malformed.
+        """
         key = f"stimulus.{name}"
         self.v.keys(key, table, STIMULUS_KEYS)
         kind = table.get("kind")
@@ -109,6 +123,11 @@ class StimulusTables:
         return Stimulus(**args)
 
     def direction(self, key: str, value: Any) -> tuple[float, ...]:
+        """Read a direction vector (dimensionless, not normalised) at ``key``.
+
+        Raises:
+            InputError: The value is not a vector, or is the zero vector.
+        """
         d = self.v.vector(key, value, "dimensionless")
         if not any(d):
             raise InputError(key, "a direction must not be the zero vector")
@@ -144,6 +163,20 @@ class StimulusTables:
     def event(
         self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
     ) -> StimulusEvent:
+        """Read and check one event of a stimulus (``[[stimulus.NAME.events]]``).
+
+        Args:
+            key: The event's key in the run file, for messages.
+            table: The event's table.
+            kind: The stimulus kind, which decides how a ``steepness`` becomes a slope.
+            mesh: The ``[mesh]`` table; its cell size gives the length of a ``steepness``.
+
+        Returns:
+            The event: its time ``at`` (s) and what it changes.
+
+        Raises:
+            InputError: A key is unknown, missing or malformed, or the event changes nothing.
+        """
         self.v.keys(key, table, EVENT_KEYS)
         if "at" not in table:
             raise InputError(f"{key}.at", "missing: the time of the event, e.g. '150 s'")

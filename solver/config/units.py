@@ -239,7 +239,7 @@ def parse_duration(value: str | float | int) -> float:
     text = str(value).strip().replace(" ", "") if isinstance(value, str) else None
     seconds = None
     clock = text is not None and (":" in text or "-" in text[1:])
-    if clock and (m := _CLOCK.match(text)):
+    if clock and text is not None and (m := _CLOCK.match(text)):
         days, first, second, third = m.groups()
         fields = [int(g) for g in (first, second, third) if g is not None]
         if days is None:  # MM:SS or HH:MM:SS

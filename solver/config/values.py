@@ -1,6 +1,8 @@
-"""The value readers every run-file table uses: tables, keys, quantities with units,
-vectors, names and expressions, each raising :class:`~solver.errors.InputError` that
-names the key and says what was expected."""
+"""The value readers every run-file table uses.
+
+Tables, keys, quantities with units, vectors, names and expressions, each raising
+:class:`~solver.errors.InputError` that names the key and says what was expected.
+"""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ class Block:
     diffusivity: fem.Constant  # one per species, µm²/s
 
     def index(self, name: str) -> int:
+        """Position of species ``name`` among this block's components."""
         return self.species.index(name)
 
     def component(self, k: int) -> tuple[fem.FunctionSpace, np.ndarray]:
@@ -102,8 +103,11 @@ _POLYNOMIAL_NODES = {
 
 
 def _polynomial(expr: object) -> bool:
-    """Whether a rate is a polynomial (its estimated degree is then exact): sums and
-    products of unknowns, coordinates and constants, and whole non-negative powers."""
+    """Whether a rate is a polynomial, so that its estimated degree is exact.
+
+    Polynomials are sums and products of unknowns, coordinates and constants, and whole
+    non-negative powers.
+    """
     if isinstance(expr, int | float):
         return True
     for node in unique_pre_traversal(expr):
@@ -120,10 +124,14 @@ def _polynomial(expr: object) -> bool:
     return True
 
 
-def reaction_degree(rate: object, test: object, configured: int, affine: bool = True) -> int:
-    """Quadrature degree of a reaction term ``rate·test``: the configured degree, or the
-    term's own degree when the rate is a polynomial of lower degree on an affine mesh
-    (that rule is exact, and has fewer points)."""
+def reaction_degree(
+    rate: ufl.core.expr.Expr | float, test: ufl.core.expr.Expr, configured: int, affine: bool = True
+) -> int:
+    """Quadrature degree of a reaction term ``rate·test``.
+
+    The configured degree, or the term's own degree when the rate is a polynomial of
+    lower degree on an affine mesh (that rule is exact, and has fewer points).
+    """
     if not affine or not _polynomial(rate):
         return configured
     return min(configured, estimate_total_polynomial_degree(rate * test))
@@ -152,10 +160,10 @@ def build(
         on = mesh if compartment == Compartment.CYTOSOL else membrane
         space = fem.functionspace(on, ("Lagrange", 1, (len(names),)))
         u = fem.Function(space, name=compartment.value)
-        history = [fem.Function(space) for _ in range(2)]
+        past = [fem.Function(space) for _ in range(2)]
         bdf = [_constant(on, v) for v in (1.0, -1.0, 0.0)]
         D = _constant(on, [model.species[n].D for n in names])
-        blocks.append(Block(compartment, names, space, u, history, bdf, D))
+        blocks.append(Block(compartment, names, space, u, past, bdf, D))
 
     t = _constant(mesh, 0.0)
     parameters = {k: _constant(mesh, v) for k, v in model.parameters.items()}
@@ -176,7 +184,7 @@ def build(
     measures = {Compartment.CYTOSOL: geometry.dx, Compartment.MEMBRANE: geometry.dm}
 
     linear: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
-    history = []
+    history: list[fem.Form] = []
     lumping = {"quadrature_rule": "vertex", "quadrature_degree": 1} if lumped else {}
     for i, (b, v, du) in enumerate(zip(blocks, tests, trials, strict=True)):
         measure = measures[b.compartment]
@@ -213,10 +221,10 @@ def build(
                 d = ufl.algorithms.expand_derivatives(ufl.derivative(term, b.u, trials[j]))
                 if d.empty():
                     continue
-                fixed = not extract_coefficients(d) and all(
+                is_constant = not extract_coefficients(d) and all(
                     id(c) in static for c in extract_constants(d)
                 )
-                (constant if fixed else varying)[i][j].append(d)
+                (constant if is_constant else varying)[i][j].append(d)
 
     def compile_sum(terms: list[ufl.Form]) -> fem.Form | None:
         return fem.form(sum(terms[1:], terms[0]), entity_maps=entity_maps) if terms else None

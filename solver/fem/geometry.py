@@ -29,11 +29,15 @@ class CellGeometry:
 
     tagged: TaggedMesh
     membrane: dolfinx.mesh.Mesh
-    entity_map: object
+    entity_map: dolfinx.mesh.EntityMap
     membrane_facets: np.ndarray
 
     @classmethod
     def from_tagged(cls, tagged: TaggedMesh) -> CellGeometry:
+        """Extract the membrane submesh from the facets tagged ``MEMBRANE``.
+
+        Collective over the mesh's communicator.
+        """
         mesh = tagged.mesh
         tdim = mesh.topology.dim
         mesh.topology.create_connectivity(tdim - 1, tdim)
@@ -43,14 +47,17 @@ class CellGeometry:
 
     @property
     def mesh(self) -> dolfinx.mesh.Mesh:
+        """The cytosol (volume) mesh, in µm."""
         return self.tagged.mesh
 
     @property
     def comm(self) -> MPI.Comm:
+        """The communicator the mesh is distributed over."""
         return self.tagged.mesh.comm
 
     @property
     def gdim(self) -> int:
+        """The geometric dimension (2 or 3)."""
         return self.tagged.mesh.geometry.dim
 
     @cached_property

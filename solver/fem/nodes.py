@@ -66,6 +66,7 @@ class NodeLayout:
         parts = self.comm.gather((self.keys, np.asarray(values)[: self.owned]), root=ROOT)
         if self.comm.rank != ROOT:
             return None
+        assert parts is not None  # gathered on the root
         keys = np.concatenate([p[0] for p in parts])
         data = np.concatenate([p[1] for p in parts])
         return data[np.argsort(keys, kind="stable")]

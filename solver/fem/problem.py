@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -84,13 +85,18 @@ class Problem:
         maps = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
         self._is_local = _cpp.la.petsc.create_index_sets(maps)
 
-        self.A = fem_petsc.create_matrix(forms.layout, kind="mpi")
-        self.K = fem_petsc.create_matrix(forms.layout, kind="mpi")
+        # (create_matrix accepts None blocks, which its annotation leaves out)
+        self.A = fem_petsc.create_matrix(forms.layout, kind="mpi")  # type: ignore[arg-type]
+        self.K = fem_petsc.create_matrix(forms.layout, kind="mpi")  # type: ignore[arg-type]
         # fix both nonzero patterns to the full layout (PETSc drops never-set
         # entries at assembly), so that A += K is a plain add of value arrays
         # K_J = K + the constant part of dN/dU: the Jacobian starts from it
         has_fixed = any(a is not None for row in forms.fixed for a in row)
-        self.K_J = fem_petsc.create_matrix(forms.layout, kind="mpi") if has_fixed else self.K
+        self.K_J = (
+            fem_petsc.create_matrix(forms.layout, kind="mpi")  # type: ignore[arg-type]
+            if has_fixed
+            else self.K
+        )
         for M in {id(M): M for M in (self.A, self.K, self.K_J)}.values():
             self._assemble_matrix(M, forms.layout)
             M.assemble()
@@ -98,7 +104,8 @@ class Problem:
         self.b = fem_petsc.create_vector(spaces, kind="mpi")
         self.h = fem_petsc.create_vector(spaces, kind="mpi")
         self.r = fem_petsc.create_vector(spaces, kind="mpi")
-        self._blocks = self.x.getAttr("_blocks")
+        #: local offsets of each block's owned and ghost entries (set by create_vector)
+        self._blocks = cast("tuple[tuple[int, ...], tuple[int, ...]]", self.x.getAttr("_blocks"))
         for v in (self.b, self.h, self.r):
             v.setAttr("_blocks", self._blocks)
         self._c0: float | None = None
@@ -108,14 +115,15 @@ class Problem:
         #: wall seconds spent in residual and Jacobian assembly and in SNES solves
         self.timers = {"residual": 0.0, "jacobian": 0.0, "linear_matrix": 0.0, "snes": 0.0}
 
-        self.snes = PETSc.SNES().create(self.comm)
-        self.snes.setOptionsPrefix(self.prefix)
-        self.snes.setFunction(self._residual, self.b)
-        self.snes.setJacobian(self._jacobian, self.A, self.A)
-        self._configure(linear, dict(petsc_options or {}))
+        snes = PETSc.SNES().create(self.comm)
+        snes.setOptionsPrefix(self.prefix)
+        snes.setFunction(self._residual, self.b)
+        snes.setJacobian(self._jacobian, self.A, self.A)
+        self.snes: PETSc.SNES | None = snes  # None after destroy()
+        self._configure(snes, linear, dict(petsc_options or {}))
 
     # -- PETSc set-up ----------------------------------------------------------
-    def _configure(self, linear: str, user: dict[str, str]) -> None:
+    def _configure(self, snes: PETSc.SNES, linear: str, user: dict[str, str]) -> None:
         blocks = self.forms.blocks
         options = dict(NEWTON_DEFAULTS)
         if linear == "direct":
@@ -141,8 +149,8 @@ class Problem:
         self.options = options
         db = PETSc.Options()
         for key, value in options.items():
-            db[self.prefix + key] = value
-        ksp = self.snes.getKSP()
+            db.setValue(self.prefix + key, value)
+        ksp = snes.getKSP()
         ksp.setOperators(self.A)
         if options.get("pc_type") == "fieldsplit":
             pc = ksp.getPC()
@@ -150,7 +158,7 @@ class Problem:
             pc.setFieldSplitIS(*self.field_index_sets())
         # the options stay in the database until destroy(): a field split reads
         # its sub-solver options only when it is first set up
-        self.snes.setFromOptions()
+        snes.setFromOptions()
 
     def field_index_sets(self) -> list[tuple[str, PETSc.IS]]:
         """Global index sets of each compartment's owned rows (from the ownership range)."""
@@ -158,7 +166,12 @@ class Problem:
         sets = []
         offsets = self._blocks[0]
         for b, lo, hi in zip(self.forms.blocks, offsets, offsets[1:], strict=False):
-            index_set = PETSc.IS().createStride(hi - lo, first=start + lo, step=1, comm=self.comm)
+            index_set = PETSc.IS().createStride(
+                hi - lo,
+                first=start + lo,
+                step=1,
+                comm=self.comm,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
+            )
             index_set.setBlockSize(b.space.dofmap.index_map_bs)
             sets.append((b.compartment.value, index_set))
         return sets
@@ -189,11 +202,19 @@ class Problem:
                 fem.assemble._assemble_vector_array(values, L)
                 local.array_w[owned[i] : owned[i + 1]] += values[:n]
                 local.array_w[ghosts[i] : ghosts[i + 1]] += values[n:]
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        # petsc4py's stubs type the InsertMode and ScatterMode constants as int
+        b.ghostUpdate(
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
 
     def _to_functions(self, x: PETSc.Vec) -> None:
-        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        fem_petsc.assign(x, [b.u for b in self.forms.blocks])
+        x.ghostUpdate(
+            addv=PETSc.InsertMode.INSERT,  # type: ignore[arg-type]
+            mode=PETSc.ScatterMode.FORWARD,  # type: ignore[arg-type]
+        )
+        # the (Vec, functions) variant of the singledispatch function assign
+        fem_petsc.assign(x, [b.u for b in self.forms.blocks])  # type: ignore[arg-type]
 
     def _residual(self, snes, x: PETSc.Vec, F: PETSc.Vec) -> None:
         t0 = time.perf_counter()
@@ -215,7 +236,11 @@ class Problem:
         J.zeroEntries()
         self._assemble_matrix(J, self.forms.jacobian)
         J.assemble()
-        J.axpy(1.0, self.K_J, PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        J.axpy(
+            1.0,
+            self.K_J,
+            PETSc.Mat.Structure.SAME_NONZERO_PATTERN,  # type: ignore[arg-type]  # an int in the stubs
+        )
         self.timers["jacobian"] += time.perf_counter() - t0
 
     # -- time step ------------------------------------------------------------
@@ -238,22 +263,27 @@ class Problem:
 
     def solve(self) -> SolveInfo:
         """Solve F(U) = 0 from the current functions as initial guess; U is updated."""
+        snes = self.snes
+        if snes is None:
+            raise RuntimeError("the problem was destroyed")
         self.prepare_step()
         fem_petsc.assign([b.u for b in self.forms.blocks], self.x)
         t0 = time.perf_counter()
-        self.snes.solve(None, self.x)
+        snes.solve(None, self.x)
         self.timers["snes"] += time.perf_counter() - t0
-        reason = self.snes.getConvergedReason()
+        # an int at run time; petsc4py's stubs say the ConvergedReason class
+        reason: int = snes.getConvergedReason()  # type: ignore[assignment]
         self._to_functions(self.x)
         return SolveInfo(
             converged=reason > 0,
-            newton_iterations=self.snes.getIterationNumber(),
-            linear_iterations=self.snes.getLinearSolveIterations(),
+            newton_iterations=snes.getIterationNumber(),
+            linear_iterations=snes.getLinearSolveIterations(),
             reason=_reason_name(reason),
         )
 
     @property
     def unknowns(self) -> int:
+        """The global number of unknowns (all blocks, all ranks)."""
         return self.x.getSize()
 
     def destroy(self) -> None:

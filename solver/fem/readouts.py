@@ -68,8 +68,8 @@ class MembraneReadouts:
 
     def of(self, u: np.ndarray, direction: np.ndarray | None) -> dict[str, float]:
         """Read-outs of the owned nodal values ``u``; angle and caps need ``direction``."""
-        total, *moment = self._sum(self.weights * u, *(m * u for m in self.moments))
-        moment = np.asarray(moment)
+        total, *moments = self._sum(self.weights * u, *(m * u for m in self.moments))
+        moment = np.asarray(moments)
         norm = float(np.linalg.norm(moment))
         (size,) = self._sum(self.weights * np.abs(u))
         out = {"PI": norm / total if total != 0 else math.nan}

@@ -1,2 +1,5 @@
-"""Looking at finished runs: the summary of ``polarity info``, the figures of
-``polarity plot`` and the ParaView state of ``polarity paraview``."""
+"""Looking at finished runs.
+
+The summary of ``polarity info``, the figures of ``polarity plot`` and the ParaView
+state of ``polarity paraview``.
+"""

@@ -94,7 +94,7 @@ def write_state(
         "range": list(membrane.range(species)),
         "cytosol_species": cyto,
         "cytosol_label": f"{cyto} ({units_of(record, cyto)})" if cyto else None,
-        "cytosol_range": list(cytosol.range(cyto)) if cyto else None,
+        "cytosol_range": list(cytosol.range(cyto)) if cyto and cytosol is not None else None,
         "center": [float(v) for v in center],
         "radius": radius,
         "reference": ref.label,

@@ -1,2 +1,5 @@
-"""Files of a run: the output folder, field series, metrics, run records,
-checkpoints and restarts, and the readers of all of them."""
+"""Files of a run.
+
+The output folder, field series, metrics, run records, checkpoints and restarts, and
+the readers of all of them.
+"""

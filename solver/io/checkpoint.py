@@ -135,7 +135,8 @@ def restore(stored: StoredBlock, layout: NodeLayout, tolerance: float) -> list[n
         coordinates = layout.scatter(stored.keys, stored.coordinates)
     except KeyError:
         raise ValueError("the mesh has nodes that the checkpoint does not") from None
-    size = layout.comm.allreduce(stored.keys.size if layout.comm.rank == ROOT else 0, op=MPI.SUM)
+    keys = stored.keys if layout.comm.rank == ROOT else None  # None elsewhere anyway
+    size = layout.comm.allreduce(keys.size if keys is not None else 0, op=MPI.SUM)
     offset = np.max(np.abs(coordinates[: layout.owned] - layout.coordinates), initial=0.0)
     offset = layout.comm.allreduce(float(offset), op=MPI.MAX)
     if size != layout.size or offset > tolerance:

@@ -1,5 +1,7 @@
-"""``metrics.csv``: one row per output time (totals, pools, read-outs), its writer and
-its one reader."""
+"""``metrics.csv``, its writer and its one reader.
+
+One row per output time: totals, pools and read-outs.
+"""
 
 from __future__ import annotations
 

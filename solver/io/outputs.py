@@ -1,5 +1,7 @@
-"""The files a run writes while it runs: field series, ``metrics.csv``, ``run.json`` and
-the checkpoint, new or continued after a restart.
+"""The files a run writes while it runs.
+
+Field series, ``metrics.csv``, ``run.json`` and the checkpoint, new or continued after
+a restart.
 
 :class:`RunOutputs` is driven by the time loop (:mod:`solver.time.loop`): it opens
 the files, writes one output (fields and a metrics row) when asked, writes
@@ -121,8 +123,11 @@ class RunOutputs:
         self.metrics.write(row)
 
     def checkpoint(self, meta: dict[str, Any]) -> None:
-        """Write ``checkpoint/state.h5``: the stepper's states and ``meta`` (the loop's
-        counters), with what the restart of the files needs."""
+        """Write ``checkpoint/state.h5``.
+
+        It holds the stepper's states and ``meta`` (the loop's counters), with what the
+        restart of the files needs.
+        """
         sim = self.sim
         meta = {
             **meta,

@@ -57,9 +57,15 @@ class Series:
 
     @property
     def gdim(self) -> int:
+        """The geometric dimension of the points (2 or 3)."""
         return self.points.shape[1]
 
     def times(self, name: str) -> np.ndarray:
+        """The output times (s) of field ``name``, in file order.
+
+        Raises:
+            InputError: The series has no field ``name``.
+        """
         return np.array([t for t, _ in self._entries(name)])
 
     def _entries(self, name: str) -> list[tuple[float, str]]:
@@ -133,7 +139,7 @@ def read_series(path: Path) -> Series:
         raise InputError(str(path), f"not a readable XDMF file: {err}") from None
     domain = root.find("Domain")
     mesh = None if domain is None else domain.find("Grid[@GridType='Uniform']")
-    if mesh is None:
+    if domain is None or mesh is None:
         raise InputError(str(path), "no mesh grid")
 
     def data(element: ET.Element | None, what: str) -> np.ndarray:

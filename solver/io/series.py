@@ -137,6 +137,7 @@ class SeriesWriter:
 
     def _write_index(self) -> None:
         lay = self.layout
+        assert lay.cells is not None  # the index is written on the root, which has the cells
         nodes, (cells, per_cell) = lay.size, lay.cells.shape
         mesh_h5 = self.mesh_file.name
         lines = [

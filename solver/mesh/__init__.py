@@ -1,2 +1,5 @@
-"""Cell meshes: shapes generated with gmsh, meshes read from files, cell surfaces
-imported from segmentations, and the mesh report."""
+"""Cell meshes.
+
+Shapes generated with gmsh, meshes read from files, cell surfaces imported from
+segmentations, and the mesh report.
+"""

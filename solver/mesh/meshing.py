@@ -215,16 +215,17 @@ def generate(
             ``spread`` cell (µm; disk and sphere: 1 µm by default).
         semi_axes: ``(a, b)`` of an ellipse or ``(a, b, c)`` of an
             ellipsoid (µm), along x, y(, z).
-        height, dome_radius, thickness: Of a ``spread`` cell (µm): height and
-            base radius of its dome, thickness of its lamella.
+        height: Height of the dome of a ``spread`` cell (µm).
+        dome_radius: Base radius of the dome of a ``spread`` cell (µm).
+        thickness: Thickness of the lamella of a ``spread`` cell (µm).
         length: End-to-end length of a ``capsule`` (µm).
         center: Centre of the cell (µm); a 2-D shape lies in z = 0.
         order: Geometry order of the cells (1 or 2).
         inner_size: Element size deep inside (µm); default ``size`` (uniform).
         grading: Distance (µm) over which sizes grow from ``size`` to
             ``inner_size`` (default 3 µm).
-        msh_file: If given, the root also saves the gmsh mesh there (.msh),
-            in gmsh's binary format with ``msh_binary``.
+        msh_file: If given, the root also saves the gmsh mesh there (.msh).
+        msh_binary: Save ``msh_file`` in gmsh's binary format (default: text).
 
     Returns:
         The mesh (gdim = 2 for disk/ellipse, 3 otherwise) with tags.
@@ -304,6 +305,7 @@ def _read_msh(path: Path, comm: MPI.Comm) -> TaggedMesh:
     def finish(tdim: int) -> TaggedMesh:
         model = gmsh.model if comm.rank == _ROOT else None
         data = dolfinx.io.gmsh.model_to_mesh(model, comm, _ROOT, gdim=tdim)
+        assert data.facet_tags is not None  # _prepare_msh made the membrane group
         return TaggedMesh(data.mesh, _all_local_cells(data.mesh), data.facet_tags, str(path))
 
     return on_root(comm, str(path), lambda: _prepare_msh(path), finish)
@@ -349,7 +351,8 @@ def _read_xdmf(path: Path, comm: MPI.Comm) -> TaggedMesh:
                 f"{path}: expected a 2-D or 3-D mesh (tdim = gdim), found tdim={tdim}, gdim={gdim}"
             )
         mesh.topology.create_connectivity(tdim - 1, tdim)
-        membrane, values = [], set()
+        membrane: list[np.ndarray] = []
+        values: set[int] = set()
         for name in sorted(set(tag_grids) - {mesh_name}, key=lambda n: n != FACET_TAGS_NAME):
             tags = xdmf.read_meshtags(mesh, name)
             if tags.dim == tdim - 1:

@@ -152,7 +152,7 @@ def _measure(tagged: TaggedMesh, kind: str) -> float:
     measure = ufl.Measure(kind, domain=mesh, subdomain_data=tags, subdomain_id=tag)
     one = dolfinx.fem.Constant(mesh, 1.0)
     local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * measure))
-    return mesh.comm.allreduce(float(local), op=MPI.SUM)
+    return mesh.comm.allreduce(float(local.real), op=MPI.SUM)  # a real scalar type
 
 
 def _membrane_edges(tagged: TaggedMesh) -> np.ndarray:

@@ -118,21 +118,29 @@ class CellShape:
                 + ("; use radius" if extra == ["semi_axes"] else "")
             )
         values: dict[str, float | tuple[float, ...]] = {}
+        scalars: dict[str, float] = {}  # the single lengths among `values`
         for key in takes:
             if key == "semi_axes":
                 axes = given.get(key)
                 expected = NUM_SEMI_AXES[name]
-                if axes is None or len(axes) != expected:
+                if axes is None or isinstance(axes, int | float) or len(axes) != expected:
                     raise ShapeError(f"{name}: expected {expected} semi_axes (µm), got {axes!r}")
                 values[key] = tuple(float(a) for a in axes)
-            elif key in given:
-                values[key] = float(given[key])
+                continue
+            if key in given:
+                value = given[key]
+                if isinstance(value, Sequence):
+                    raise ShapeError(f"{name}: {key} must be one length (µm), got {value!r}")
+                scalars[key] = float(value)
             elif key == "radius" and name in ("disk", "sphere"):
-                values[key] = 1.0
+                scalars[key] = 1.0
             elif key == "dome_radius":
-                values[key] = 0.5 * float(values["radius"])
+                scalars[key] = 0.5 * scalars["radius"]
             else:
-                values[key] = float(SHAPE_DEFAULTS[name][key])
+                default = SHAPE_DEFAULTS[name][key]
+                assert not isinstance(default, tuple)  # only semi_axes (above) is a tuple
+                scalars[key] = float(default)
+            values[key] = scalars[key]
         flat = [v for val in values.values() for v in (val if isinstance(val, tuple) else (val,))]
         if min(flat) <= 0:
             raise ShapeError(
@@ -151,13 +159,14 @@ class CellShape:
             raise ShapeError(f"{name}: center must have {dim} coordinates (µm), got {center!r}")
         if order not in SUPPORTED_ORDERS:
             raise ShapeError(f"{name}: order must be one of {SUPPORTED_ORDERS}, got {order!r}")
-        centre = tuple(float(c) for c in center) + (0.0,) * (3 - len(center))
+        xyz = [float(c) for c in center] + [0.0] * (3 - len(center))
+        centre = (xyz[0], xyz[1], xyz[2])
         shape = cls(name, values, float(size), inner, ramp, centre, order)
         shape._check_proportions()
         return shape
 
     def _check_proportions(self) -> None:
-        v, name, size = self.lengths, self.name, self.size
+        v, name, size = self._scalars, self.name, self.size
         smallest = min(self.semi_axes)
         if size >= smallest:
             raise ShapeError(
@@ -194,12 +203,18 @@ class CellShape:
     @property
     def semi_axes(self) -> tuple[float, ...]:
         """The shape's radii of curvature scale: radii, semi-axes and thicknesses (µm)."""
-        v = self.lengths
-        if "semi_axes" in v:
-            return tuple(v["semi_axes"])
+        axes = self.lengths.get("semi_axes")
+        if axes is not None:
+            return axes if isinstance(axes, tuple) else (axes,)
+        v = self._scalars
         if self.name == "spread":
             return (v["radius"], v["dome_radius"], v["height"])
         return (v["radius"],) * (1 if self.name == "capsule" else self.dim)
+
+    @property
+    def _scalars(self) -> dict[str, float]:
+        """The shape's single lengths (all but ``semi_axes``), in µm."""
+        return {k: x for k, x in self.lengths.items() if not isinstance(x, tuple)}
 
     def describe(self) -> str:
         """``"generated sphere radius=5 size=0.5 ..."``: where a mesh came from."""
@@ -218,10 +233,10 @@ class CellShape:
     def build(self) -> list[int]:
         """Add the shape to the current gmsh model (OCC); return its entity tags."""
         occ = gmsh.model.occ
-        v = self.lengths
+        v = self._scalars
         xc, yc, zc = self.center
         if self.name in ("disk", "ellipse"):
-            rx, ry = v["semi_axes"] if self.name == "ellipse" else (v["radius"],) * 2
+            rx, ry = self.semi_axes  # the ellipse's semi-axes, or the disk's radius twice
             # OCC requires rx >= ry: a taller-than-wide ellipse is a rotated one; gmsh
             # ignores xAxis unless zAxis is given too.
             rotate = {"zAxis": [0.0, 0.0, 1.0], "xAxis": [0.0, 1.0, 0.0]} if ry > rx else {}
@@ -264,8 +279,7 @@ class CellShape:
     @property
     def extent(self) -> float:
         """Largest length of the shape (µm), for sampling distances to the membrane."""
-        v = self.lengths
-        return max(*self.semi_axes, float(v.get("length", 0.0)))
+        return max(*self.semi_axes, self._scalars.get("length", 0.0))
 
 
 def mesh_options(size: float, largest: float) -> None:
@@ -311,8 +325,11 @@ def apply_sizes(
 
 
 def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-sphere vertices and outward triangles of an icosahedron subdivided ``subdivisions``
-    times (20·4^n triangles): a closed surface to import, in tests and example cells."""
+    """Unit-sphere vertices and outward triangles of a subdivided icosahedron.
+
+    The icosahedron is subdivided ``subdivisions`` times (20·4^n triangles): a closed
+    surface to import, in tests and example cells.
+    """
     t = (1 + math.sqrt(5)) / 2
     points = [
         (-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0),

@@ -111,15 +111,15 @@ def _read_triangles(path: Path) -> tuple[np.ndarray, np.ndarray]:
             mesh = meshio.read(path)
     except Exception as exc:  # meshio raises many kinds on files that are not meshes
         raise SurfaceError(f"not a readable surface mesh ({type(exc).__name__}: {exc})") from None
-    blocks = {}
+    blocks: dict[str, list[np.ndarray]] = {}
     for block in mesh.cells:
         blocks.setdefault(block.type, []).append(np.asarray(block.data, dtype=np.int64))
     cells = {kind: np.concatenate(data) for kind, data in blocks.items()}
-    triangles = [cells.get("triangle", np.empty((0, 3), np.int64))]
+    parts = [cells.get("triangle", np.empty((0, 3), np.int64))]
     if "quad" in cells:
         quads = cells["quad"]
-        triangles += [quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]
-    triangles = np.concatenate(triangles)
+        parts += [quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]
+    triangles = np.concatenate(parts)
     if triangles.size == 0 and "tetra" in cells:
         triangles = _boundary_of_tetrahedra(cells["tetra"])
     if triangles.size == 0:
@@ -270,13 +270,13 @@ def _candidate_pairs(p: np.ndarray) -> np.ndarray:
     # cells of twice the typical triangle; a few long ones span up to _MAX_SPAN cells
     cell = max(2 * float(np.median(extent)), float(extent.max()) / (_MAX_SPAN - 1)) or 1.0
     first, last = np.floor(lo / cell).astype(np.int64), np.floor(hi / cell).astype(np.int64)
-    ids, keys = [], []
+    id_parts, key_parts = [], []
     for offset in np.ndindex(_MAX_SPAN, _MAX_SPAN, _MAX_SPAN):
         index = first + np.array(offset)
         ok = np.all(index <= last, axis=1)
-        ids.append(np.flatnonzero(ok))
-        keys.append(index[ok])
-    ids, keys = np.concatenate(ids), np.concatenate(keys)
+        id_parts.append(np.flatnonzero(ok))
+        key_parts.append(index[ok])
+    ids, keys = np.concatenate(id_parts), np.concatenate(key_parts)
     keys -= keys.min(axis=0)
     span = keys.max(axis=0) + 1
     flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]
@@ -328,13 +328,13 @@ def _check_self_intersections(points: np.ndarray, triangles: np.ndarray) -> None
     pairs = pairs[shared < 2]
     scale = float(np.max(np.ptp(points, axis=0)))
     tol = _CROSS_TOL * scale**3
-    crossing = []
+    hits = []
     for start in range(0, len(pairs), _PAIR_CHUNK):
         chunk = pairs[start : start + _PAIR_CHUNK]
         pa, pb = p[chunk[:, 0]], p[chunk[:, 1]]
         hit = _edges_cross(pa, pb, tol) | _edges_cross(pb, pa, tol)
-        crossing.append(chunk[hit])
-    crossing = np.concatenate(crossing) if crossing else np.empty((0, 2), np.int64)
+        hits.append(chunk[hit])
+    crossing = np.concatenate(hits) if hits else np.empty((0, 2), np.int64)
     if len(crossing):
         raise SurfaceError(
             f"self-intersecting surface: {len(crossing)} pairs of triangles cross, "

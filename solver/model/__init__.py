@@ -1,2 +1,5 @@
-"""The model as a pure description (no dolfinx): species, compartments, reactions,
-conserved pools, the expression language of rates, and the stimuli."""
+"""The model as a pure description (no dolfinx).
+
+Species, compartments, reactions, conserved pools, the expression language of rates,
+and the stimuli.
+"""

@@ -34,9 +34,16 @@ MAX_EXPONENT = 64  # largest |value| of an exponent without free names
 MAX_DEPTH = 200  # deepest nesting of the syntax tree (keeps recursion bounded)
 
 _UNARY_FUNCTIONS = FUNCTIONS - {"min", "max"}
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+}
 _BINARY |= {ast.Div: operator.truediv, ast.Pow: operator.pow}
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
 _BAD_OPERATORS = {ast.BitXor: "^", ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@"}
 _BAD_OPERATORS |= {ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&"}
 _LITERAL_KINDS = {complex: "complex numbers ", str: "strings ", bytes: "strings "}
@@ -83,8 +90,15 @@ class _Source:
     def col(self, node: ast.AST, byte_offset: int | None = None) -> int | None:
         off = getattr(node, "col_offset", None) if byte_offset is None else byte_offset
         if off is None:
-            return None  # ast offsets count UTF-8 bytes; columns count characters
-        return self.lead + len(self.line.encode("utf-8")[:off].decode("utf-8", "replace")) + 1
+            return None
+        return self.column(off)
+
+    def column(self, byte_offset: int) -> int:
+        """The 1-based column of a UTF-8 byte offset into the line, in the whole text."""
+        # ast offsets count UTF-8 bytes; columns count characters
+        return (
+            self.lead + len(self.line.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+        )
 
     def piece(self, node: ast.AST) -> str:
         s = ast.get_source_segment(self.line, node) or ast.unparse(node)
@@ -100,8 +114,8 @@ class _Backend:
 
     number: Callable[[Any], Any]
     symbol: Callable[[Any], Any]
-    binary: Mapping[type, Callable[[Any, Any], Any]]
-    unary: Mapping[type, Callable[[Any], Any]]
+    binary: Mapping[type[ast.operator], Callable[[Any, Any], Any]]
+    unary: Mapping[type[ast.unaryop], Callable[[Any], Any]]
     functions: Mapping[str, Callable[..., Any]]  # min/max take two arguments; the walker folds
     pi: Any
 
@@ -204,7 +218,8 @@ class Expression:
 
     def undefined(self, known: Iterable[str]) -> list[tuple[str, int]]:
         """``(name, column)`` of the first use of each name not in ``known``, in text order."""
-        have, seen = {_nfkc(k) for k in known}, {}
+        have = {_nfkc(k) for k in known}
+        seen: dict[str, int] = {}
         for name, col in self._uses:
             if name not in have:
                 seen.setdefault(name, col)
@@ -275,15 +290,17 @@ def _validate(node: ast.AST, src: _Source, uses: list[tuple[str, int]], depth: i
         if node.id in FUNCTIONS:
             raise src.error(f"'{node.id}' is a function; call it as {node.id}(...)", node)
         if node.id not in CONSTANTS:
-            uses.append((node.id, src.col(node)))
+            uses.append((node.id, src.column(node.col_offset)))
         return node.id in CONSTANTS
     if isinstance(node, ast.BinOp):
         if type(node.op) in _BAD_OPERATORS:
             symbol = _BAD_OPERATORS[type(node.op)]
             message = f"'{symbol}' is not allowed" + (" (use ** for powers)" * (symbol == "^"))
-            gap = src.line.encode("utf-8")[node.left.end_col_offset : node.right.col_offset]
+            left_end = node.left.end_col_offset
+            assert left_end is not None  # set on every node of ast.parse
+            gap = src.line.encode("utf-8")[left_end : node.right.col_offset]
             at = gap.find(symbol.encode())
-            column = src.col(node, node.left.end_col_offset + at) if at >= 0 else src.col(node)
+            column = src.col(node, left_end + at) if at >= 0 else src.col(node)
             raise ExpressionError(message, src.text, column)
         left = _validate(node.left, src, uses, depth + 1)
         right = _validate(node.right, src, uses, depth + 1)
@@ -342,7 +359,7 @@ def parse_expression(text: str | float) -> Expression:
     tabs count as spaces, so multi-line TOML strings work.
     """
     if _is_number(text):
-        if not math.isfinite(text):
+        if not math.isfinite(float(text)):
             raise ExpressionError("non-finite number", repr(text))
         text = str(int(text)) if isinstance(text, numbers.Integral) else repr(float(text))
     if not isinstance(text, str):

@@ -78,6 +78,7 @@ class Reaction:
 
     @property
     def species(self) -> frozenset[str]:
+        """The species the reaction involves, as reactant or product."""
         return frozenset(self.reactants) | frozenset(self.products)
 
 

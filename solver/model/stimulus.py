@@ -21,10 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from solver.model.expressions import Expression
+
+if TYPE_CHECKING:  # dolfinx and UFL are imported only by callers that build forms
+    import dolfinx.mesh
+    import ufl
 
 KINDS = ("linear", "exponential", "point_source", "expression")
 
@@ -137,6 +142,7 @@ def state_at(stimulus: Stimulus, t: float, before: bool = False) -> StimulusStat
 
 
 def event_times(stimuli: Mapping[str, Stimulus]) -> list[float]:
+    """The distinct event times (s) of all stimuli, in increasing order."""
     return sorted({e.at for s in stimuli.values() for e in s.events})
 
 
@@ -153,7 +159,7 @@ class StimulusField:
     parameters: Mapping[str, float]
     _constants: list[dict] = field(default_factory=list)
 
-    def expression(self, mesh) -> dict[str, object]:
+    def expression(self, mesh: dolfinx.mesh.Mesh) -> dict[str, ufl.core.expr.Expr]:
         """``{name: ufl expr, name_occupancy: ufl expr}`` on ``mesh`` (µM, and 1)."""
         import ufl
         from dolfinx import fem
@@ -185,9 +191,10 @@ class StimulusField:
             r0 = xc - c["position"]
             value = c["mean"] * ufl.sqrt(ufl.dot(r0, r0)) / ufl.sqrt(ufl.dot(r, r))
         else:
-            symbols = {n: fem.Constant(mesh, v) for n, v in self.parameters.items()}
+            symbols: dict[str, Any] = {n: fem.Constant(mesh, v) for n, v in self.parameters.items()}
             symbols.update({n: (x[i] if i < gdim else 0.0) for i, n in enumerate("xyz")})
             symbols["t"] = c["t"]
+            assert s.expression is not None  # the kind "expression" has one
             value = s.expression.to_ufl(symbols)
         value = c["scale"] * value
         out = {s.name: value}

@@ -1,2 +1,5 @@
-"""Parameter sweeps: the plan (Cartesian product of ``--vary`` values), the ensemble
-run inside one ``mpiexec``, the Slurm job array and the table of results."""
+"""Parameter sweeps.
+
+The plan (Cartesian product of ``--vary`` values), the ensemble run inside one
+``mpiexec``, the Slurm job array and the table of results.
+"""

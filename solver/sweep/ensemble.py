@@ -67,6 +67,7 @@ class MemberResult:
 
 
 def member_dir(out: Path, index: int) -> Path:
+    """The output folder of member ``index`` of the sweep in ``out``: ``member_NNN``."""
     return out / f"member_{index:03d}"
 
 
@@ -137,8 +138,10 @@ def read_record(out: Path, index: int) -> MemberResult | None:
 
 
 def final_record(out: Path, index: int, comm: MPI.Comm) -> MemberResult | None:
-    """The member's record if it has a final status (a restart keeps it), else None;
-    read on rank 0 of ``comm``, returned on all its ranks."""
+    """The member's record if it has a final status (a restart keeps it), else None.
+
+    Read on rank 0 of ``comm``, returned on all its ranks.
+    """
     record = read_record(out, index) if comm.rank == 0 else None
     return comm.bcast(record if record is not None and record.status in FINAL else None)
 
@@ -192,6 +195,7 @@ def run_ensemble(
     gathered = comm.gather(mine if leader else [], root=0)
     if comm.rank != 0:
         return None
+    assert gathered is not None  # gathered on rank 0
     results = sorted((r for part in gathered for r in part), key=lambda r: r.member)
     write_table(out / TABLE, plan, results)
     return results

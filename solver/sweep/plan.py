@@ -1,6 +1,7 @@
-"""A sweep's plan: a run file, fixed ``--set`` overrides and ``--vary`` keys with their
-values; its members are the Cartesian product of those values, numbered in row-major
-order (the last ``--vary`` changes fastest).
+"""A sweep's plan: a run file, fixed ``--set`` overrides and ``--vary`` keys with values.
+
+Its members are the Cartesian product of those values, numbered in row-major order
+(the last ``--vary`` changes fastest).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ PLAN = "sweep.json"
 
 def split_values(text: str) -> list[str]:
     """Split ``v1,v2,...`` at commas outside brackets and quotes (``[1,0],[0,1]``)."""
-    values, current, depth, quote = [], [], 0, ""
+    values: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote

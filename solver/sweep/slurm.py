@@ -1,4 +1,9 @@
-"""A sweep as a Slurm job array: one member per array task, then a collection job."""
+"""A sweep as a Slurm job array: one member per array task, then a collection job.
+
+The array's script is the package's batch template filled for a sweep
+(:func:`solver.batch.scripts.array_script`): the same wall-time stop and requeue as the
+job of a case.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from solver.errors import InputError
+from solver.batch.scripts import Limits, array_script, slurm_seconds
 from solver.sweep.plan import SweepPlan
 
-STOP_MARGIN = 300  # s: array tasks stop this long before their limit (at most 3/4 of it)
-
-
-def slurm_seconds(text: str) -> int:
-    """Seconds in an sbatch ``--time``: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S.
-
-    As :func:`solver.config.units.parse_duration`, except that a bare number is minutes; 0 for
-    no limit (``0``, ``UNLIMITED``, ``INFINITE``).
-    """
-    from solver.config.units import UnitError, parse_duration
-
-    text = text.strip()
-    if text.upper() in ("UNLIMITED", "INFINITE"):
-        return 0
-    try:
-        if text.isdigit():
-            return int(text) * 60
-        if ":" not in text and "-" not in text:
-            raise UnitError("not a Slurm time")
-        return int(parse_duration(text))
-    except UnitError:
-        raise InputError(
-            "--time", f"expected a Slurm time such as 02:00:00, 90 or 1-12, got {text!r}"
-        ) from None
+__all__ = ["slurm_seconds", "write_slurm"]
 
 
 def write_slurm(
@@ -43,14 +25,29 @@ def write_slurm(
     wall_time: str = "01:00:00",
     extra: Sequence[str] = (),
 ) -> tuple[Path, Path, Path]:
-    """Write ``sweep.sbatch`` (a job array, one member per task on ``ranks`` ranks),
-    ``collect.sbatch`` (builds the table) and ``submit.sh`` (submits both, the second
-    after the first). Paths in the scripts are absolute; the Python is this one.
+    """Write the scripts that run a sweep as a Slurm job array.
+
+    ``sweep.sbatch`` is the job array, one member per task on ``ranks`` ranks, each task
+    stopping with a checkpoint before its limit and requeueing itself until its member
+    ends; ``collect.sbatch`` builds the table; ``submit.sh`` submits both, the second
+    after the first. Paths in the scripts are absolute; the Python is this one.
+
+    Args:
+        plan: The sweep.
+        out: Its output folder (prepared), where the scripts are written.
+        ranks: MPI ranks per array task.
+        wall_time: Time limit per array task, as sbatch reads it.
+        extra: More ``#SBATCH`` lines, in both job scripts.
+
+    Returns:
+        The paths of ``sweep.sbatch``, ``collect.sbatch`` and ``submit.sh``.
+
+    Raises:
+        InputError: ``wall_time`` is not a Slurm time.
     """
     out = out.resolve()
     py = Path(sys.executable)
     mpiexec = py.parent / "mpiexec"
-    launcher = shlex.quote(str(mpiexec)) if mpiexec.exists() else "mpiexec"
     base = [
         str(py),
         "-m",
@@ -64,39 +61,16 @@ def write_slurm(
     ]
     command = " ".join(shlex.quote(a) for a in base)
     header = ["#!/bin/bash", "#SBATCH --job-name=polarity-sweep", *extra]
-    limit = slurm_seconds(wall_time)
-    stop = max(limit - STOP_MARGIN, limit // 4)  # s: the member stops here, checkpointed
-    stopping = f" --wall-time {stop}s" if limit else ""
+    slurm_seconds(wall_time)  # InputError for a malformed --time
     array = out / "sweep.sbatch"
     array.write_text(
-        "\n".join(
-            [
-                *header,
-                f"#SBATCH --array=0-{plan.size - 1}",
-                f"#SBATCH --ntasks={ranks}",
-                f"#SBATCH --time={wall_time}",
-                "#SBATCH --requeue",
-                "#SBATCH --open-mode=append",
-                f"#SBATCH --output={out}/slurm-%A_%a.out",
-                "# One sweep member per array task: " + f"{plan.size} members of {plan.config}.",
-                (
-                    f"# The member stops {limit - stop} s before the task's limit (or on SIGTERM)"
-                    if limit
-                    else "# No time limit; on SIGTERM (preemption) the member stops"
-                ),
-                "# with a checkpoint (exit 75); the task then requeues itself and continues",
-                "# the member from it (--restart).",
-                "set -uo pipefail",
-                "export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1",
-                f'{launcher} -n "$SLURM_NTASKS" {command} --member "$SLURM_ARRAY_TASK_ID" '
-                f"--restart{stopping}",
-                "status=$?",
-                'if ((status == 75)) && scontrol requeue "$SLURM_JOB_ID"; then',
-                "    sleep 600 # the requeue ends this script",
-                "fi",
-                'exit "$status"',
-                "",
-            ]
+        array_script(
+            base,
+            plan.size,
+            Limits(ntasks=ranks, time=wall_time, job_name="polarity-sweep"),
+            output=f"{out}/slurm-%A_%a.out",
+            launcher=str(mpiexec) if mpiexec.exists() else None,
+            extra=extra,
         )
     )
     gather = out / "collect.sbatch"

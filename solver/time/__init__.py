@@ -1,2 +1,5 @@
-"""Time integration: BDF schemes and error estimates, the stepper that owns the
-integrator's history, stops, and the run loop."""
+"""Time integration.
+
+BDF schemes and error estimates, the stepper that owns the integrator's history,
+stops, and the run loop.
+"""

@@ -349,14 +349,17 @@ class RunLoop:
             order = stepper.order()
             info = stepper.attempt(dt)
             err = None
+            why: str | None  # the reason of a rejection; None: the step is accepted
             if not info.converged:
                 why, factor = "newton", control.newton_cut
             elif self.cfg.time.reject_negative and stepper.undershoot(control.atol):
                 why, factor = "negative", control.negative_cut
             else:
                 err = stepper.local_error(control)
-                rejected = err is not None and err > 1.0
-                why, factor = ("error", control.factor(err, order)) if rejected else (None, 1.0)
+                if err is not None and err > 1.0:
+                    why, factor = "error", control.factor(err, order)
+                else:
+                    why, factor = None, 1.0
             if why is None:
                 grow = control.factor(err, order) if err is not None else 1.0
                 if self._just_rejected:  # no growth right after a rejection
@@ -383,8 +386,11 @@ class RunLoop:
                 )
 
     def _progress(self, dt: float, info: SolveInfo | None, elapsed: float) -> None:
-        """One progress line. An ETA only with fixed steps: adaptive steps grow by orders
-        of magnitude after a transient, so extrapolating the wall time would mislead."""
+        """Print one progress line.
+
+        An ETA only with fixed steps: adaptive steps grow by orders of magnitude after a
+        transient, so extrapolating the wall time would mislead.
+        """
         t, end = self.sim.t, self.cfg.time.end
         t0 = self.restart.meta["t"] if self.restart else 0.0
         done = (t - t0) / (end - t0) if end > t0 else 1.0

@@ -1,5 +1,6 @@
-"""Time integration: BDF coefficients, local error estimates, step-size control, and
-a clock that hits milestones exactly.
+"""BDF coefficients, local error estimates, step-size control and a milestone clock.
+
+The clock lands exactly on milestones (outputs, stimulus events, the end).
 
 Backward Euler (order 1) and variable-step BDF2 (order 2, started by one
 backward-Euler step). For a step dt after a step dt_prev, with ω = dt/dt_prev,
@@ -145,6 +146,7 @@ class Clock:
 
     @property
     def done(self) -> bool:
+        """Whether the clock has reached the end time (up to round-off)."""
         return self.t >= self.end - 1e-12 * max(1.0, abs(self.end))
 
     def next_step(self) -> float:
@@ -162,6 +164,7 @@ class Clock:
         return any(math.isclose(m, self.t, rel_tol=1e-12, abs_tol=1e-14) for m in times)
 
     def advance(self, step: float) -> None:
+        """Advance the time by ``step`` (s), snapping onto a milestone within round-off."""
         self.t += step
         close = [
             m for m in self.milestones if math.isclose(m, self.t, rel_tol=1e-12, abs_tol=1e-14)

@@ -75,7 +75,7 @@ class Stepper:
                 h.x.array[:] = b.u.x.array
         self.t = t
         self.forget_past()
-        self.forms.time.value = t
+        self.forms.time.value = t  # type: ignore[assignment]  # setter takes scalars
 
     # -- one step ----------------------------------------------------------------
     def step(self, dt: float) -> SolveInfo:
@@ -94,8 +94,8 @@ class Stepper:
         self._coefficients = c
         for b in self.blocks:
             for const, value in zip(b.bdf, c, strict=True):
-                const.value = value
-        self.forms.time.value = self.t + dt
+                const.value = value  # type: ignore[assignment]  # setter takes scalars
+        self.forms.time.value = self.t + dt  # type: ignore[assignment]  # setter takes scalars
         # a step ending at an event's time integrates the stimulus from before the event
         self._set_time(self.t + dt, True)
         info = self.problem.solve()
@@ -107,7 +107,7 @@ class Stepper:
         """Undo an attempted step: ``u`` and the time go back to ``U^n`` at ``t``."""
         for b in self.blocks:
             b.u.x.array[:] = b.history[0].x.array
-        self.forms.time.value = self.t
+        self.forms.time.value = self.t  # type: ignore[assignment]  # setter takes scalars
         self._set_time(self.t, False)
 
     def accept(self, dt: float) -> None:
@@ -121,8 +121,10 @@ class Stepper:
         self.dt_prev = dt
 
     def snap(self, t: float) -> None:
-        """Put the accepted state at ``t`` (s): a step landed on an output or event time
-        up to round-off."""
+        """Put the accepted state at ``t`` (s).
+
+        Used when a step landed on an output or event time up to round-off.
+        """
         self.t = self.past_times[0] = t
 
     def forget_past(self) -> None:
@@ -223,7 +225,7 @@ class Stepper:
         self.t = meta["t"]
         self.dt_prev = meta["dt_prev"]
         self.past_times = list(meta["past_times"])
-        self.forms.time.value = self.t
+        self.forms.time.value = self.t  # type: ignore[assignment]  # setter takes scalars
         self._set_time(self.t, False)
 
 

@@ -134,7 +134,8 @@ def test_stopped_anywhere_and_continued_gives_the_same_run(tmp_shared, adaptive)
     assert record["status"] == "completed"
     assert record["restarts"][0]["t"] == stopped.t
     assert record["overrides"] == overrides
-    # V5 (docs/numerics.md, Invariants): the conserved pools hold across adaptive steps and the restart
+    # V5 (docs/numerics.md, Invariants): the conserved pools hold across adaptive steps
+    # and the restart
     header, rows = _metrics(tmp_shared / "part")
     pools = np.array(rows)[:, [i for i, h in enumerate(header) if h.startswith("pool_")]]
     assert pools.shape[1] == 4  # PI3K, PTEN, Rac, Rho: cytosol + membrane

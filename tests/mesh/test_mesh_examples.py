@@ -35,7 +35,7 @@ def test_examples_are_small():
 def test_example_loads_without_warnings(path):
     report = mesh_report.report(meshing.read(path, MPI.COMM_WORLD))
     assert report.dim == 3 and report.membrane_facets > 0
-    assert report.warnings() == []  # resolution of docs/numerics.md (Mesh resolution), no slivers, µm
+    assert report.warnings() == []  # docs/numerics.md, Mesh resolution; no slivers
 
 
 def test_blebbed_cell_keeps_its_surface():

@@ -276,8 +276,8 @@ def test_an_array_task_continues_its_member(tmp_shared, monkeypatch):
     argv = ["sweep", str(path), "--vary", "parameters.k=1,2", "-o", str(out)]
     assert cli.main([*argv, "--slurm", "--time", "00:20:00"]) == 0
     script = (out / "sweep.sbatch").read_text()
-    assert "--restart --wall-time 900s" in script and "#SBATCH --requeue" in script
-    assert 'scontrol requeue "$SLURM_JOB_ID"' in script
+    assert '--member "$SLURM_ARRAY_TASK_ID" --restart)' in script and "#SBATCH --requeue" in script
+    assert 'scontrol requeue "$job"' in script and '"${stop[@]}"' in script
     original = RunLoop._stop_reason
     monkeypatch.setattr(
         RunLoop,

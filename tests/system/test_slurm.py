@@ -1,4 +1,6 @@
-"""The Slurm batch jobs of runs/*/job.sbatch on a real single-node Slurm cluster.
+"""The Slurm batch jobs of runs/*/job.sbatch and of sweeps (the job arrays of
+``polarity sweep --slurm``), both filled from solver/batch/job.sbatch.in, on a real
+single-node Slurm cluster.
 
 The test starts its own cluster: munged, slurmctld and slurmd from Debian's
 ``slurm-wlm`` (one node with 2 CPUs on the loopback, ports picked free, every file in
@@ -402,7 +404,7 @@ def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster,
         check=True,
         capture_output=True,
     )
-    assert "--wall-time 15s" in (out / "sweep.sbatch").read_text()
+    assert "#SBATCH --time=1\n" in (out / "sweep.sbatch").read_text()
     env = {**cluster.env, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         ["sbatch", "--parsable", str(out / "sweep.sbatch")],
@@ -415,6 +417,10 @@ def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster,
     logs = "\n".join(p.read_text() for p in sorted(out.glob("slurm-*.out")))
     assert all(t["JobState"] == "COMPLETED" for t in tasks), f"{states}\n{logs}"
     assert all(int(t["Restarts"]) >= 1 for t in tasks), f"{states}\n{logs}"
+    # the wall time is read from squeue: 60 s left or a little less, a quarter of it
+    for member in (0, 1):
+        stop = rf"--member {member} --restart --wall-time 0:00:1[45] "
+        assert re.search(stop, logs) and "polarity exited with 75" in logs, logs
     collect = subprocess.run(
         [sys.executable, "-m", "solver", "sweep", str(config), *fixed]
         + ["--vary", "output.every=20,30", "-o", str(out), "--collect"],

@@ -4,8 +4,8 @@ Two models with a nonlinear membrane exchange and no sources, each with backward
 Euler and BDF2, 100 steps:
 
 * ``runs/exchange_3d/config.toml`` (binding with positive feedback, c + m), coarse mesh;
-* the bulk–surface wave-pinning model of docs/models.md (Bulk-surface wave pinning) (Cusseddu et al. 2019): membrane a,
-  cytosol b, f = b (k0 + γ a²/(K² + a²)) − β a, pool a + b.
+* the bulk–surface wave-pinning model (docs/models.md, Bulk-surface wave pinning;
+  Cusseddu et al. 2019): membrane a, cytosol b, f = b (k0 + γ a²/(K² + a²)) − β a, pool a + b.
 
 With the engine's default Newton tolerances (snes_atol 1e-13, snes_rtol 1e-10) the
 drift measured per step is ~1e-15; nothing had to be tightened.
