@@ -73,7 +73,13 @@ def write_slurm(
             extra=extra,
         )
     )
-    gather = out / "collect.sbatch"
+    gather = _write_collect(out / "collect.sbatch", header, command)
+    return array, gather, _write_submit(out / "submit.sh", array, gather)
+
+
+def _write_collect(gather: Path, header: list[str], command: str) -> Path:
+    """Write the job that gathers the members' records into ``sweep.csv``; its path."""
+    out = gather.parent
     gather.write_text(
         "\n".join(
             [
@@ -88,7 +94,11 @@ def write_slurm(
             ]
         )
     )
-    submit = out / "submit.sh"
+    return gather
+
+
+def _write_submit(submit: Path, array: Path, gather: Path) -> Path:
+    """Write ``submit.sh``: the job array, then the collection after it; its path."""
     submit.write_text(
         "\n".join(
             [
@@ -103,4 +113,4 @@ def write_slurm(
         )
     )
     submit.chmod(0o755)
-    return array, gather, submit
+    return submit

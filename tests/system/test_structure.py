@@ -122,6 +122,8 @@ def _tracked_text_files() -> list[Path]:
 def test_no_file_cites_a_document_that_is_not_in_the_repository():
     offenders = []
     for path in _tracked_text_files():
+        if path == Path(__file__).resolve():
+            continue  # this file names the patterns it looks for
         try:
             text = path.read_text()
         except UnicodeDecodeError:
