@@ -397,7 +397,8 @@ def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster,
     requeue themselves and continue from the checkpoints until the members complete."""
     out = tmp_path / "sweep"
     config = ROOT / "runs" / "chemotaxis_2d" / "config.toml"
-    fixed = ["--set", "time.end=300", "--set", "time.adaptive=false"]  # 600 steps, 20-60 s
+    # 1200 fixed steps: 25-120 s here (never done before the stop at 15 s)
+    fixed = ["--set", "time.end=600", "--set", "time.adaptive=false"]
     subprocess.run(
         [sys.executable, "-m", "solver", "sweep", str(config), *fixed]
         + ["--vary", "output.every=20,30", "-o", str(out), "--slurm", "--time", "1"],
@@ -430,7 +431,7 @@ def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster,
     assert collect.returncode == 0, collect.stdout + collect.stderr
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert [r["status"] for r in rows] == ["completed"] * 2
-    assert [float(r["t"]) for r in rows] == [300.0, 300.0]
+    assert [float(r["t"]) for r in rows] == [600.0, 600.0]
     # the output interval changes nothing but the outputs: the members agree
     assert float(rows[0]["PI_P"]) == pytest.approx(float(rows[1]["PI_P"]), rel=1e-8)
     for member in (0, 1):
