@@ -17,7 +17,9 @@ from mpi4py import MPI
 from solver import config as run_config
 from solver.errors import InputError
 from solver.io import checkpoint
+from solver.io.claim import claim
 from solver.io.restart import load as load_checkpoint
+from solver.io.restart import require_checkpoint
 from solver.simulation import Simulation
 from solver.time.loop import RunResult, integrate
 
@@ -53,7 +55,8 @@ def run_case(
         restart: Continue from ``out/checkpoint`` (True), start anew (False), or
             continue if there is a checkpoint and start anew otherwise (``"auto"``,
             as sweep members do).
-        overwrite: Replace an existing, non-empty ``out`` (new runs only).
+        overwrite: Replace an existing, non-empty ``out`` (new runs only): only an
+            earlier run's outputs (see :func:`solver.io.claim.replace_refusal`).
         wall_time: Stop cleanly, with a checkpoint, before this many seconds after
             ``started`` (default: the run file's ``time.wall_time``).
         started: The ``time.perf_counter()`` the wall time counts from (default: now).
@@ -64,10 +67,15 @@ def run_case(
         The result; a restart of a run that had already completed returns status
         ``"completed"`` with reason :data:`ALREADY_COMPLETE` and runs nothing.
 
+    The output folder is checked and claimed (its lock file, :mod:`solver.io.claim`)
+    before the mesh is built, and released when the run ends, however it ends.
+
     Raises:
-        InputError: bad run file, an occupied ``out`` without ``overwrite``, or a
-            restart without a checkpoint or with a changed run file. Nothing is
-            written before these checks pass.
+        InputError: bad run file; an unusable ``out`` (a file, a system folder, not
+            writable); an occupied ``out`` without ``overwrite``, or one ``overwrite``
+            may not replace; ``out`` in use by another run; a restart without a
+            checkpoint, with a changed run file or with a change it cannot honour.
+            Nothing is written before these checks pass.
     """
     started = wallclock.perf_counter() if started is None else started
     cfg = run_config.load(config, list(overrides))
@@ -75,52 +83,43 @@ def run_case(
     if restart == "auto":
         restart = _has_checkpoint(out, comm)
         overwrite = overwrite or not restart
-    stored = None
     if restart:
         if overwrite:
             raise InputError("--restart", "cannot be combined with --overwrite")
-        cfg, stored = load_checkpoint(Path(config), out, list(overrides), comm)
-        t = stored.meta["t"]
-        end = cfg.time.end
-        if t >= end * (1 - 1e-12) and (stored.meta.get("status") == "completed" or t > end):
-            steps = int(stored.meta.get("steps", 0))
-            return RunResult("completed", t, steps, ALREADY_COMPLETE, 0.0, out)
-    elif not overwrite and _occupied(out, comm):
-        # decided before anything is built, so a refusal costs nothing
-        raise InputError(
-            "output",
-            f"output folder {str(out)!r} exists and is not empty; choose another with -o, "
-            "pass --overwrite to replace it, or --restart to continue it",
-        )
-    t0 = wallclock.perf_counter()
-    with Simulation(cfg, comm) as sim:
-        if stored is not None:
-            sim.load_checkpoint(stored)
-        if announce:
-            log.info(
-                "polarity: %s on %d rank(s), %d unknowns, set-up %.1f s%s",
-                cfg.source,
-                comm.size,
-                sim.problem.unknowns,
-                wallclock.perf_counter() - t0,
-                f"; continuing from t = {sim.t:g} s" if stored is not None else "",
+        require_checkpoint(out, comm)
+    # the folder is checked and locked before anything is built: a refusal costs nothing,
+    # and a second run into the same folder is refused at once
+    with claim(out, comm, restart=bool(restart), overwrite=overwrite, config=Path(config)):
+        stored = None
+        if restart:
+            cfg, stored = load_checkpoint(Path(config), out, list(overrides), comm)
+            t = stored.meta["t"]
+            end = cfg.time.end
+            if t >= end * (1 - 1e-12) and (stored.meta.get("status") == "completed" or t > end):
+                steps = int(stored.meta.get("steps", 0))
+                return RunResult("completed", t, steps, ALREADY_COMPLETE, 0.0, out)
+        t0 = wallclock.perf_counter()
+        with Simulation(cfg, comm) as sim:
+            if stored is not None:
+                sim.load_checkpoint(stored)
+            if announce:
+                log.info(
+                    "polarity: %s on %d rank(s), %d unknowns, set-up %.1f s%s",
+                    cfg.source,
+                    comm.size,
+                    sim.problem.unknowns,
+                    wallclock.perf_counter() - t0,
+                    f"; continuing from t = {sim.t:g} s" if stored is not None else "",
+                )
+            return integrate(
+                sim,
+                out,
+                overwrite=overwrite,
+                restart=stored,
+                wall_time=wall_time,
+                started=started,
+                overrides=list(overrides),
             )
-        return integrate(
-            sim,
-            out,
-            overwrite=overwrite,
-            restart=stored,
-            wall_time=wall_time,
-            started=started,
-            overrides=list(overrides),
-        )
-
-
-def _occupied(out: Path, comm: MPI.Comm) -> bool:
-    """Whether ``out`` exists and is not empty (decided on rank 0 for all)."""
-    if comm.rank == 0:
-        occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
-    return bool(comm.bcast(occupied if comm.rank == 0 else None))
 
 
 def _has_checkpoint(out: Path, comm: MPI.Comm) -> bool:

@@ -21,6 +21,7 @@ from mpi4py import MPI
 from solver.cli import inspect, job, mesh, run, sweep
 from solver.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, restart_clock
 from solver.errors import InputError
+from solver.io.files import WriteError
 
 GROUPS = (run, job, sweep, inspect, mesh)  # the order of the help
 
@@ -70,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         if MPI.COMM_WORLD.rank == 0:
             print(f"error: {err}", file=sys.stderr, flush=True)
         return EXIT_INPUT
+    except WriteError as err:  # raised on every rank together: no rank is left waiting
+        if args.debug:
+            raise
+        if MPI.COMM_WORLD.rank == 0:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
 
 
 def entry() -> None:

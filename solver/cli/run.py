@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mpi4py import MPI
@@ -71,6 +72,11 @@ def run_command(args: argparse.Namespace) -> int:
         say(f"stopped at t = {result.t:g} s: {result.reason}")
         say(f"checkpoint written; continue with: polarity run {args.config} -o {out} --restart")
         return EXIT_STOPPED
+    if result.write_error:
+        # one line, on standard error: the files could not be written (a full disk)
+        if MPI.COMM_WORLD.rank == 0:
+            print(f"error: run failed: {result.reason}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
     if result.status != "completed":
         say(f"run failed: {result.reason}")
         say(f"outputs so far: {out}")
@@ -89,6 +95,15 @@ def check_command(args: argparse.Namespace) -> int:
 
     cfg = run_config.load(args.config, args.overrides)
     model = cfg.model
+    # everything is checked, the mesh included, before anything is printed
+    tagged = meshing.cell_mesh(cfg, MPI.COMM_WORLD)
+    geometry = CellGeometry.from_tagged(tagged)
+    unknowns = 0
+    for comp in model.compartments:
+        n = len(model.in_compartment(comp))
+        mesh = geometry.mesh if comp.value == "cytosol" else geometry.membrane
+        unknowns += n * mesh.geometry.index_map().size_global
+    mesh_lines = report(tagged).lines()
     say(f"{cfg.source}: valid")
     say("species (compartment, D in um^2/s, initial in uM or uM*um):")
     for s in model.species.values():
@@ -107,14 +122,7 @@ def check_command(args: argparse.Namespace) -> int:
     if pools:
         say("conserved pools: " + ", ".join(p.name for p in pools))
     say(f"time: end {cfg.time.end:g} s, dt {cfg.time.dt:g} s, scheme {cfg.time.scheme}")
-    tagged = meshing.cell_mesh(cfg, MPI.COMM_WORLD)
-    geometry = CellGeometry.from_tagged(tagged)
-    unknowns = 0
-    for comp in model.compartments:
-        n = len(model.in_compartment(comp))
-        mesh = geometry.mesh if comp.value == "cytosol" else geometry.membrane
-        unknowns += n * mesh.geometry.index_map().size_global
-    for line in report(tagged).lines():
+    for line in mesh_lines:
         say(line)
     say(f"unknowns: {unknowns}")
     return EXIT_OK

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from solver.fem.nodes import ROOT, NodeLayout
-from solver.io.files import atomic_write
+from solver.io.files import on_root, write_hdf5
 
 FOLDER = "checkpoint"
 FILE = "state.h5"
@@ -61,7 +61,11 @@ def write(
     meta: Mapping[str, Any],
     comm: MPI.Comm,
 ) -> None:
-    """Write a checkpoint (collective). ``states[c]``: owned nodes × species arrays."""
+    """Write a checkpoint (collective). ``states[c]``: owned nodes × species arrays.
+
+    Raises :class:`~solver.io.files.WriteError` on every rank when it cannot be
+    written (a full disk): the previous checkpoint is then intact.
+    """
     gathered = {
         c: [
             layouts[c].gather(np.asarray(s).reshape(layouts[c].owned, len(species[c])))
@@ -69,24 +73,24 @@ def write(
         ]
         for c in layouts
     }
-    if comm.rank == ROOT:
+
+    def dump(f: h5py.File) -> None:
+        f.attrs["format"] = FORMAT
+        f["meta"] = json.dumps(dict(meta), default=_plain)
+        for c, lay in layouts.items():
+            g = f.create_group(c)
+            g.attrs["species"] = json.dumps(list(species[c]))
+            g["keys"] = lay.global_keys
+            g["coordinates"] = lay.global_coordinates
+            g["coordinates"].attrs["units"] = "um"
+            for k, data in enumerate(gathered[c]):
+                g[f"state{k}"] = data
+
+    def save() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        write_hdf5(path, dump)
 
-        def dump(tmp: Path) -> None:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = FORMAT
-                f["meta"] = json.dumps(dict(meta), default=_plain)
-                for c, lay in layouts.items():
-                    g = f.create_group(c)
-                    g.attrs["species"] = json.dumps(list(species[c]))
-                    g["keys"] = lay.global_keys
-                    g["coordinates"] = lay.global_coordinates
-                    g["coordinates"].attrs["units"] = "um"
-                    for k, data in enumerate(gathered[c]):
-                        g[f"state{k}"] = data
-
-        atomic_write(path, dump)
-    comm.barrier()
+    on_root(comm, path, save)
 
 
 def read(path: Path, comm: MPI.Comm) -> Stored:

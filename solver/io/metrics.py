@@ -6,7 +6,9 @@ One row per output time: totals, pools and read-outs.
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from mpi4py import MPI
 import numpy as np
 
 from solver.errors import InputError
-from solver.io.files import atomic_write
+from solver.io.files import atomic_write, on_root
 
 FILE = "metrics.csv"
 
@@ -24,32 +26,51 @@ FILE = "metrics.csv"
 class MetricsWriter:
     """``metrics.csv``: one row per output time; rank 0 writes, others ignore.
 
-    ``append`` continues an existing file (whose header is ``columns``).
+    ``append`` continues an existing file (whose header is ``columns``). Each row is
+    written whole or not at all: a row that cannot be written (a full disk) is cut
+    off again, and :class:`~solver.io.files.WriteError` is raised on every rank.
+    Every method is collective.
     """
 
     def __init__(
         self, path: Path, columns: Sequence[str], comm: MPI.Comm, append: bool = False
     ) -> None:
+        self.path = path
         self.columns = list(columns)
-        self.file = None
-        if comm.rank == 0:
-            self.file = path.open("a" if append else "w", newline="")
-            self.writer = csv.writer(self.file)
+        self.comm = comm
+        self.file: io.FileIO | None = None
+
+        def start() -> None:
+            self.file = io.FileIO(path, "a" if append else "w")
             if not append:
-                self.writer.writerow(self.columns)
-            self.file.flush()
+                self._append(self.columns)
+
+        on_root(comm, path, start)
+
+    def _append(self, values: Sequence[str]) -> None:
+        """Write one line at the end, all of it or nothing (rank 0)."""
+        assert self.file is not None
+        text = io.StringIO()
+        csv.writer(text).writerow(values)
+        data = text.getvalue().encode()
+        size = os.fstat(self.file.fileno()).st_size
+        try:
+            done = 0
+            while done < len(data):
+                done += self.file.write(data[done:]) or 0
+        except OSError:
+            os.ftruncate(self.file.fileno(), size)
+            raise
 
     def write(self, row: Mapping[str, float]) -> None:
-        """Append one row (a value for every column) and flush it."""
-        if self.file is None:
-            return
-        self.writer.writerow([_format(row[c]) for c in self.columns])
-        self.file.flush()
+        """Append one row (a value for every column)."""
+        on_root(self.comm, self.path, lambda: self._append([_format(row[c]) for c in self.columns]))
 
     def close(self) -> None:
-        """Close the file (rank 0)."""
+        """Close the file (rank 0; not collective)."""
         if self.file is not None:
             self.file.close()
+            self.file = None
 
 
 def _format(value: Any) -> str:
@@ -93,10 +114,11 @@ def truncate_metrics(
     """Keep the rows of ``metrics.csv`` up to time ``t`` (s); return them (collective).
 
     Raises InputError when the file's columns are not ``columns``: a restarted run
-    cannot append to it.
+    cannot append to it; :class:`~solver.io.files.WriteError` when it cannot be written.
     """
     rows: list[dict[str, float]] | None = None
     error = None
+    keep: list[list[float]] = []
     if comm.rank == 0:
         try:
             header, table = _read(path) if path.is_file() else ([], [])
@@ -104,14 +126,12 @@ def truncate_metrics(
                 raise InputError(str(path), "its columns differ from this run's; cannot append")
             keep = [r for r in table if r[0] <= t * (1 + 1e-12) + 1e-14]
             rows = [dict(zip(columns, r, strict=True)) for r in keep]
-            atomic_write(path, lambda tmp: _write_rows(tmp, columns, keep))
         except InputError as err:
             error = str(err)
-        except OSError as err:
-            error = f"{path}: {err}"
     rows, error = comm.bcast((rows, error), root=0)
     if error:
         raise InputError("restart", error)
+    on_root(comm, path, lambda: atomic_write(path, lambda tmp: _write_rows(tmp, columns, keep)))
     return rows
 
 

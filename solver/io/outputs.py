@@ -58,6 +58,8 @@ class RunOutputs:
         meta = restart.meta if restart else None
         if meta is None:
             files.prepare_output_dir(self.out, self.comm, overwrite)
+        else:
+            files.on_root(self.comm, self.out, self._drop_temporaries)
         self.writers: dict[str, SeriesWriter] = {}
         for b in sim.blocks:
             name = b.compartment.value
@@ -86,6 +88,12 @@ class RunOutputs:
         else:
             self.record = self._new_record(overrides)
         files.write_run_json(self.out / "run.json", self.record, self.comm)
+
+    def _drop_temporaries(self) -> None:
+        """Remove ``*.tmp`` files a killed run left behind (rank 0)."""
+        for folder in (self.out, checkpoint.path_in(self.out).parent):
+            for tmp in folder.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def _infos(self, block: Block) -> list[FieldInfo]:
         names = [*block.species, *(self.sim.derived if block is self.sim.membrane else [])]
@@ -154,3 +162,19 @@ class RunOutputs:
     def close(self) -> None:
         """Close ``metrics.csv``."""
         self.metrics.close()
+
+
+def record_failure(out: Path, comm: MPI.Comm, reason: str, **record: Any) -> bool:
+    """Set ``run.json`` of ``out`` to status ``failed`` with ``reason`` (collective).
+
+    For a run that failed before its outputs were open: the record it has (or a new
+    one) is completed. Returns whether it could be written.
+    """
+    path = out / "run.json"
+    stored = files.read_run_json(path, comm)
+    stored.update(record, status="failed", reason=reason)
+    try:
+        files.write_run_json(path, stored, comm)
+    except files.WriteError:
+        return False
+    return True

@@ -48,14 +48,21 @@ def _key(item: str) -> str:
     return item.split("=", 1)[0].strip()
 
 
-def load(
-    config_path: Path, out_dir: Path, overrides: list[str], comm: MPI.Comm
-) -> tuple[run_config.RunConfig, checkpoint.Stored]:
-    """The run configuration and the checkpoint of a run to continue (collective).
+#: what a restart cannot change: the state comes from the checkpoint, on its mesh, and
+#: metrics.csv continues with its columns
+FIXED = {
+    "mesh": "the checkpoint holds the state on its mesh",
+    "species": "the checkpoint holds the state of its species",
+    "metrics.species": "metrics.csv continues with its columns",
+    "metrics.correlations": "metrics.csv continues with its columns",
+    "metrics.stimulus": "metrics.csv continues with its columns",
+}
+#: the parts of a species a restart may change (its initial values and compartment not)
+SPECIES_VARIABLE = ("D",)
 
-    Raises InputError without a checkpoint, or when the run file differs from the
-    checkpoint's in a value that no ``--set`` of ``overrides`` names.
-    """
+
+def require_checkpoint(out_dir: Path, comm: MPI.Comm) -> None:
+    """Raise InputError (on every rank) unless ``out_dir`` holds a checkpoint."""
     path = checkpoint.path_in(out_dir)
     exists = comm.bcast(path.is_file() if comm.rank == 0 else None)
     if not exists:
@@ -64,6 +71,36 @@ def load(
             f"no checkpoint to restart from ({path} does not exist); "
             "run without --restart to start the run",
         )
+
+
+def unchangeable(key: str, old: Any, new: Any) -> str | None:
+    """Why a restart cannot honour a change of ``key`` from ``old`` to ``new``, or None."""
+    parts = key.split(".")
+    if parts[0] == "species":
+        if old == _MISSING or new == _MISSING or len(parts) < 3:
+            return "the checkpoint holds the state of its species (none can be added or removed)"
+        if parts[2] in SPECIES_VARIABLE:
+            return None
+        if parts[2] in ("initial", "noise"):
+            return "initial values apply at t = 0 only; the state comes from the checkpoint"
+    for prefix, why in FIXED.items():
+        if key == prefix or key.startswith(prefix + "."):
+            return why
+    return None
+
+
+def load(
+    config_path: Path, out_dir: Path, overrides: list[str], comm: MPI.Comm
+) -> tuple[run_config.RunConfig, checkpoint.Stored]:
+    """The run configuration and the checkpoint of a run to continue (collective).
+
+    Raises InputError without a checkpoint, when the run file differs from the
+    checkpoint's in a value that no ``--set`` of ``overrides`` names, or when a named
+    change cannot be honoured by a restart (:func:`unchangeable`: the mesh, the
+    species, the columns of metrics.csv).
+    """
+    require_checkpoint(out_dir, comm)
+    path = checkpoint.path_in(out_dir)
     try:
         stored = checkpoint.read(path, comm)
     except ValueError as err:
@@ -82,6 +119,14 @@ def load(
             f"differs from the run in the checkpoint ({listed}); to continue with the new "
             "values, name each with --set KEY=VALUE, or restore the run file",
         )
+    for key, (old, new) in changed.items():
+        why = unchangeable(key, old, new)
+        if why is not None:
+            raise InputError(
+                "--restart",
+                f"{key} cannot change when a run continues ({why}); "
+                "start a new run in another folder instead",
+            )
     return cfg, stored
 
 

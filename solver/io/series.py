@@ -15,7 +15,8 @@ Each HDF5 file is written to a temporary name and renamed, and ``c.xdmf`` is rew
 the same way after every output: a run killed at any instant leaves every earlier
 output readable. A restarted run rewrites outputs after its checkpoint under the same
 numbers, so each output time appears exactly once. Only rank 0 touches files; the
-writer is collective (it gathers the values).
+writer is collective (it gathers the values); an error writing a file (a full disk)
+is a :class:`~solver.io.files.WriteError` on every rank, with no temporary file left.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import h5py
 import numpy as np
 
 from solver.fem.nodes import ROOT, NodeLayout
-from solver.io.files import atomic_write
+from solver.io.files import atomic_write, on_root, write_hdf5
 
 XINCLUDE = "http://www.w3.org/2001/XInclude"
 _TOPOLOGY = {
@@ -83,56 +84,63 @@ class SeriesWriter:
         self.folder = self.stem.parent / self.stem.name
         self.mesh_file = self.stem.with_suffix(".h5")
         self.xdmf = self.stem.with_suffix(".xdmf")
-        if layout.comm.rank == ROOT:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if state is None:
-                atomic_write(self.mesh_file, self._write_mesh)
-            else:
-                keep = {self._data_name(k) for k, _ in self.state.entries}
-                for stale in self.folder.glob("*.h5*"):
-                    if stale.name not in keep:
-                        stale.unlink()
-                self._write_index()
-        layout.comm.barrier()
+        on_root(layout.comm, self.xdmf, lambda: self._start(state is None))
+
+    def _start(self, new: bool) -> None:
+        """Write the mesh (a new series) or drop the outputs after the state (rank 0)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if new:
+            write_hdf5(self.mesh_file, self._write_mesh)
+        else:
+            keep = {self._data_name(k) for k, _ in self.state.entries}
+            for stale in self.folder.glob("*.h5*"):
+                if stale.name not in keep:
+                    stale.unlink()
+            self._write_index()
 
     @staticmethod
     def _data_name(number: int) -> str:
         return f"{number:06d}.h5"
 
-    def _write_mesh(self, path: Path) -> None:
+    def _write_mesh(self, f: h5py.File) -> None:
         lay = self.layout
-        with h5py.File(path, "w") as f:
-            f.attrs["compartment"] = self.stem.name
-            f.attrs["length_units"] = "um"
-            f.create_dataset("Mesh/geometry", data=lay.global_coordinates)
-            f.create_dataset("Mesh/topology", data=lay.cells)
-            f.create_dataset("Mesh/input_index", data=lay.global_keys)
-            f["Mesh"].attrs["length_units"] = "um"
-            f["Mesh/geometry"].attrs["length_units"] = "um"
-            f["Mesh/topology"].attrs["description"] = "cell vertices (rows of Mesh/geometry)"
-            f["Mesh/input_index"].attrs["description"] = "node numbers in the input mesh"
+        f.attrs["compartment"] = self.stem.name
+        f.attrs["length_units"] = "um"
+        f.create_dataset("Mesh/geometry", data=lay.global_coordinates)
+        f.create_dataset("Mesh/topology", data=lay.cells)
+        f.create_dataset("Mesh/input_index", data=lay.global_keys)
+        f["Mesh"].attrs["length_units"] = "um"
+        f["Mesh/geometry"].attrs["length_units"] = "um"
+        f["Mesh/topology"].attrs["description"] = "cell vertices (rows of Mesh/geometry)"
+        f["Mesh/input_index"].attrs["description"] = "node numbers in the input mesh"
 
     def write(self, number: int, t: float, values: Mapping[str, np.ndarray]) -> None:
         """Write output ``number`` at time ``t`` (s): owned-node ``values`` per field."""
         gathered = {f.name: self.layout.gather(values[f.name]) for f in self.fields}
-        if self.layout.comm.rank == ROOT:
 
-            def write(path: Path) -> None:
-                with h5py.File(path, "w") as h5:
-                    h5.attrs["t"] = t
-                    h5.attrs["time_units"] = "s"
-                    h5.attrs["length_units"] = "um"
-                    h5.attrs["compartment"] = self.stem.name
-                    for f in self.fields:
-                        data = h5.create_dataset(f.name, data=gathered[f.name])
-                        data.attrs["units"] = f.units
-                        data.attrs["description"] = f.description
-                        data.attrs["compartment"] = self.stem.name
+        def write_all() -> None:
+            def fill(h5: h5py.File) -> None:
+                h5.attrs["t"] = t
+                h5.attrs["time_units"] = "s"
+                h5.attrs["length_units"] = "um"
+                h5.attrs["compartment"] = self.stem.name
+                for f in self.fields:
+                    data = h5.create_dataset(f.name, data=gathered[f.name])
+                    data.attrs["units"] = f.units
+                    data.attrs["description"] = f.description
+                    data.attrs["compartment"] = self.stem.name
 
-            atomic_write(self.folder / self._data_name(number), write)
-            self.state.entries = [(k, s) for k, s in self.state.entries if k < number]
+            write_hdf5(self.folder / self._data_name(number), fill)
+            before = self.state.entries
+            self.state.entries = [(k, s) for k, s in before if k < number]
             self.state.entries.append((number, float(t)))
-            self._write_index()
+            try:
+                self._write_index()
+            except OSError:
+                self.state.entries = before  # the index on disk still lists these
+                raise
+
+        on_root(self.layout.comm, self.folder / self._data_name(number), write_all)
         self.state = self.layout.comm.bcast(self.state, root=ROOT)
 
     def _write_index(self) -> None:

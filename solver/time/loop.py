@@ -27,7 +27,9 @@ from solver.fem.nodes import ROOT
 from solver.fem.problem import SolveInfo
 from solver.fem.readouts import readout_columns
 from solver.io import checkpoint
-from solver.io.outputs import RunOutputs
+from solver.io.files import WriteError
+from solver.io.outputs import RunOutputs, record_failure
+from solver.io.restart import changes
 from solver.model.stimulus import event_times
 from solver.time.schemes import Clock, StepControl, output_times
 from solver.time.stops import Deadline
@@ -57,6 +59,7 @@ class RunResult:
     out_dir: Path | None = None
     final: dict[str, float] = field(default_factory=dict)
     earlier_wall_time: float = 0.0  # s: of the segments before a restart
+    write_error: str = ""  # a file that could not be written ended the run (failed)
 
 
 def integrate(
@@ -167,7 +170,11 @@ class RunLoop:
         self.steps = meta["steps"]
         self.rejected = dict(meta["rejected"])
         self.dt_range = list(meta["dt_range"])
-        self.proposal = meta["proposal"]
+        # fixed steps are time.dt (which a restart may change with --set time.dt=...);
+        # an adaptive run continues with its controller's proposal unless time.dt is set
+        adaptive = self.cfg.time.adaptive
+        keep = adaptive and "time.dt" not in changes(self.restart, self.cfg)
+        self.proposal = meta["proposal"] if keep else self.cfg.time.dt
         self.wall_before = meta["wall_time"]
         self.next_output = self._output_after(self.stepper.t)
 
@@ -236,9 +243,21 @@ class RunLoop:
 
     # -- the loop ----------------------------------------------------------------
     def execute(self) -> RunResult:
-        """Step to ``time.end`` or to a stop; write the last checkpoint and ``run.json``."""
-        sim, tc = self.sim, self.cfg.time
+        """Step to ``time.end`` or to a stop; write the last checkpoint and ``run.json``.
+
+        A file that cannot be written (a full disk, an I/O error) ends the run with
+        status ``failed``: the last checkpoint written stays intact (none is written
+        after the error, so no output time is lost), and the reason goes to ``run.json``
+        if that can still be written.
+        """
         start = wallclock.perf_counter()
+        try:
+            return self._execute(start)
+        except WriteError as err:
+            return self._write_failed(err, start)
+
+    def _execute(self, start: float) -> RunResult:
+        sim, tc = self.sim, self.cfg.time
         if self.restart is not None:
             self._resume()
         if self.out_dir is not None:
@@ -265,23 +284,57 @@ class RunLoop:
         self.write_checkpoint(status)
         wall = wallclock.perf_counter() - start
         if self.outputs is not None:
-            self.outputs.finish(
-                status=status,
-                reason=reason,
-                t=sim.t,
-                steps=self.steps,
-                rejected_steps=self.rejected,
-                dt={"min": self.dt_range[0], "max": self.dt_range[1], "next": self.proposal},
-                wall_time={
-                    "setup": sim.timings["setup"],
-                    "run": wall,
-                    "total": self.wall_before + wall,
-                },
-                final=self.row,
-                milestones=sim.milestones(),
-            )
+            self.outputs.finish(**self._record(status, reason, wall))
         return RunResult(
             status, sim.t, self.steps, reason, wall, self.out_dir, self.row, self.wall_before
+        )
+
+    def _record(self, status: str, reason: str, wall: float) -> dict[str, Any]:
+        """What ``run.json`` says of the run's end."""
+        sim = self.sim
+        return {
+            "status": status,
+            "reason": reason,
+            "t": sim.t,
+            "steps": self.steps,
+            "rejected_steps": self.rejected,
+            "dt": {"min": self.dt_range[0], "max": self.dt_range[1], "next": self.proposal},
+            "wall_time": {
+                "setup": sim.timings["setup"],
+                "run": wall,
+                "total": self.wall_before + wall,
+            },
+            "final": self.row,
+            "milestones": sim.milestones(),
+        }
+
+    def _write_failed(self, err: WriteError, start: float) -> RunResult:
+        """End the run after a file could not be written: status ``failed``, reason recorded."""
+        assert self.out_dir is not None  # only a run with a folder writes files
+        reason = (
+            f"{err}; outputs up to the last checkpoint are intact: make room and continue "
+            "with --restart"
+        )
+        wall = wallclock.perf_counter() - start
+        record = self._record("failed", reason, wall)
+        if self.outputs is not None:
+            self.outputs.close()
+            try:
+                self.outputs.finish(**record)
+            except WriteError:
+                log.debug("run.json could not be written either", exc_info=True)
+        else:
+            record_failure(self.out_dir, self.comm, reason, **record)
+        return RunResult(
+            "failed",
+            self.sim.t,
+            self.steps,
+            reason,
+            wall,
+            self.out_dir,
+            self.row,
+            self.wall_before,
+            write_error=str(err),
         )
 
     def _loop(self, clock: Clock, start: float) -> tuple[str, str]:
