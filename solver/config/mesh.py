@@ -13,9 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from solver.config.values import Values
+from solver.config.values import Values, shown
 from solver.errors import InputError
-from solver.mesh.catalog import FILE_SHAPE, NUM_SEMI_AXES, SHAPE_LENGTHS, SHAPES
+from solver.mesh.catalog import (
+    FILE_SHAPE,
+    NUM_SEMI_AXES,
+    SHAPE_DIM,
+    SHAPE_LENGTHS,
+    SHAPES,
+    SUPPORTED_ORDERS,
+    estimate_cells,
+)
 
 KEYS = (
     "shape",
@@ -70,10 +78,11 @@ class MeshSpec(Mapping[str, Any]):
 def read_mesh(v: Values, table: Mapping[str, Any]) -> MeshSpec:
     """Validate a ``[mesh]`` table; InputError naming the key for anything wrong."""
     v.keys("mesh", table, KEYS)
-    shape = table.get("shape", FILE_SHAPE if "file" in table else None)
-    if shape not in (*SHAPES, FILE_SHAPE):
-        names = ", ".join((*SHAPES, FILE_SHAPE))
-        raise InputError("mesh.shape", f"expected one of {names}, got {shape!r}")
+    shape = v.choice(
+        "mesh.shape",
+        table.get("shape", FILE_SHAPE if "file" in table else None),
+        (*SHAPES, FILE_SHAPE),
+    )
     if shape == FILE_SHAPE:
         return MeshSpec(shape, _file_table(v, table))
     if "size" not in table:
@@ -100,13 +109,38 @@ def read_mesh(v: Values, table: Mapping[str, Any]) -> MeshSpec:
         for key in takes:
             if key in table:
                 out[key] = v.positive(f"mesh.{key}", table[key], "length")
+    dim = SHAPE_DIM[shape]
     if "center" in table:
-        out["center"] = v.vector("mesh.center", table["center"], "length")
+        center = v.vector("mesh.center", table["center"], "length")
+        if len(center) < dim or (len(center) == 3 and dim == 2 and center[2] != 0):
+            raise InputError(
+                "mesh.center", f"expected {dim} coordinates for a {dim}-D {shape}, got {center}"
+            )
+        out["center"] = center
     if "order" in table:
-        if table["order"] not in (1, 2):
-            raise InputError("mesh.order", f"expected 1 or 2, got {table['order']!r}")
-        out["order"] = table["order"]
+        out["order"] = v.integer("mesh.order", table["order"], SUPPORTED_ORDERS)
+    _check_elements(v, out)
     return MeshSpec(shape, out)
+
+
+def _check_elements(v: Values, out: Mapping[str, Any]) -> None:
+    """Refuse a generated mesh estimated to have more cells than ``[limits] mesh_elements``."""
+    size, inner = out["size"], out.get("inner_size")
+    if inner is not None and inner < size:
+        raise InputError("mesh.inner_size", f"expected at least mesh.size ({size:g} um)")
+    lengths = {k: out[k] for k in _ALL_LENGTHS if k in out}
+    cells = estimate_cells(out["shape"], lengths, size, inner, out.get("grading"))
+    limit = v.limits.mesh_elements
+    if cells > limit:
+        key = "mesh.inner_size" if inner is not None and inner > size else "mesh.size"
+        raise InputError(
+            key,
+            v.limits.exceeded(
+                "mesh_elements",
+                f"about {cells:.2g} cells for a {out['shape']} of this size "
+                f"(size {size:g} um{f', inner_size {inner:g} um' if inner else ''})",
+            ),
+        )
 
 
 def _file_table(v: Values, table: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,8 +149,11 @@ def _file_table(v: Values, table: Mapping[str, Any]) -> dict[str, Any]:
         raise InputError(f"mesh.{extra[0]}", "not used with shape 'file' (the file has the mesh)")
     if "file" not in table:
         raise InputError("mesh.file", "missing: the path of a gmsh .msh or XDMF mesh")
-    path = Path(str(table["file"]))
-    path = path if path.is_absolute() else v.base_dir / path
-    if not path.is_file():
-        raise InputError("mesh.file", f"mesh file {str(path)!r} does not exist")
+    path = v.path("mesh.file", table["file"])
+    try:
+        exists = path.is_file()
+    except OSError as err:  # a name too long
+        raise InputError("mesh.file", f"cannot read {shown(str(path))}: {err.strerror}") from None
+    if not exists:
+        raise InputError("mesh.file", f"mesh file {shown(str(path))} does not exist")
     return {"shape": FILE_SHAPE, "file": path}

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from solver.config.stimulus import StimulusTables
-from solver.config.values import RESERVED, Values
+from solver.config.values import RESERVED, Values, shown
 from solver.errors import InputError
-from solver.model.expressions import Expression
+from solver.model.expressions import Expression, ExpressionError
 from solver.model.model import Compartment, Model, Reaction, Species, parse_equation
+from solver.model.names import NameClash, Names
 
 _SPECIES_KEYS = ("compartment", "D", "initial", "noise")
 _REACTION_KEYS = ("equation", "rate", "on")
@@ -28,39 +29,57 @@ class ModelTables:
         self.stimuli = StimulusTables(v)
 
     def model(self, data: Mapping[str, Any], mesh: Mapping[str, Any]) -> Model:
-        """The model of a run-file document ``data`` whose mesh table is ``mesh``."""
+        """The model of a run-file document ``data`` whose mesh table is ``mesh``.
+
+        Names are read as expressions read them (NFKC, :mod:`solver.model.names`): a
+        name that is, so read, a reserved name or a name taken before is refused.
+        """
+        names = Names({n: "reserved for expressions" for n in RESERVED})
+
+        def take(section: str, name: str, what: str) -> str:
+            normal = self.v.name(section, name)
+            try:
+                names.add(name, what)
+            except NameClash as err:
+                raise InputError(f"{section}.{name}", str(err)) from None
+            return normal
+
         parameters = {}
         for name, value in self.v.table("parameters", data.get("parameters", {})).items():
-            self.v.name("parameters", name)
-            parameters[name] = self.v.quantity(f"parameters.{name}", value, None)
+            normal = take("parameters", name, f"the parameter parameters.{name}")
+            parameters[normal] = self.v.quantity(f"parameters.{name}", value, None)
+        self.v.constants = dict(parameters)
         known = set(parameters) | RESERVED
         stimuli = {}
         for name, table in self.v.table("stimulus", data.get("stimulus", {})).items():
-            self.v.name("stimulus", name)
-            if name in known:
-                raise InputError(f"stimulus.{name}", "a parameter has the same name")
-            stimuli[name] = self.stimuli.stimulus(
-                name, self.v.table(f"stimulus.{name}", table), known, mesh
+            normal = take("stimulus", name, f"the stimulus stimulus.{name}")
+            stimulus = self.stimuli.stimulus(
+                normal, self.v.table(f"stimulus.{name}", table), known, mesh
             )
+            for symbol in stimulus.symbols[1:]:  # the occupancy
+                try:
+                    names.add(symbol, f"the occupancy of stimulus.{name}")
+                except NameClash as err:
+                    raise InputError(f"stimulus.{name}.K_D", str(err)) from None
+            stimuli[normal] = stimulus
         fields = {n for s in stimuli.values() for n in s.symbols}
         species_table = self.v.table("species", data["species"])
         if not species_table:
             raise InputError("species", "no species defined")
         species = {}
         for name, table in species_table.items():
-            self.v.name("species", name)
-            if name in known | fields:
-                raise InputError(f"species.{name}", "a parameter or stimulus has the same name")
-            species[name] = self.species(name, self.v.table(f"species.{name}", table), known)
+            normal = take("species", name, f"the species species.{name}")
+            species[normal] = self.species(
+                normal, self.v.table(f"species.{name}", table), known, key=f"species.{name}"
+            )
         known |= set(species) | fields
         definitions: dict[str, Expression] = {}
         for name, text in self.v.table("definitions", data.get("definitions", {})).items():
-            self.v.name("definitions", name)
-            if name in known:
-                raise InputError(f"definitions.{name}", "this name is already defined")
-            expr = self.v.expression(f"definitions.{name}", text, known)
-            definitions[name] = expr.substitute(definitions)
-            known.add(name)
+            normal = take("definitions", name, f"the definition definitions.{name}")
+            key = f"definitions.{name}"
+            expr = self.v.expression(key, text, known)
+            definitions[normal] = self.expand(key, expr, definitions)
+            known.add(normal)
         reactions = {}
         for name, table in self.v.table("reactions", data.get("reactions", {})).items():
             reactions[name] = self.reaction(
@@ -79,20 +98,41 @@ class ModelTables:
             stimuli=stimuli,
         )
 
-    def species(self, name: str, table: Mapping[str, Any], known: set[str]) -> Species:
-        """``[species.NAME]``: compartment, diffusivity, initial value and noise."""
-        key = f"species.{name}"
+    def expand(
+        self, key: str, expr: Expression, definitions: Mapping[str, Expression]
+    ) -> Expression:
+        """``expr`` with ``definitions`` substituted, within ``[limits] expanded_nodes``."""
+        limits = self.v.limits
+        try:
+            expanded = expr.substitute(definitions, max_nodes=limits.expanded_nodes)
+        except ExpressionError as err:
+            message = err.message
+            if "nodes once definitions" in message:
+                message += "; raise [limits] expanded_nodes to allow more"
+            raise InputError(key, f"{message} (in {shown(expr.text)})") from None
+        self.v.fold(key, expanded)
+        return expanded
+
+    def species(
+        self, name: str, table: Mapping[str, Any], known: set[str], key: str | None = None
+    ) -> Species:
+        """``[species.NAME]``: compartment, diffusivity, initial value and noise.
+
+        ``name`` is the normalised name; ``key`` the table's key as written.
+        """
+        key = key or f"species.{name}"
         self.v.keys(key, table, _SPECIES_KEYS)
         compartment = table.get("compartment")
-        if compartment not in tuple(Compartment):
+        if not isinstance(compartment, str) or compartment not in tuple(Compartment):
             raise InputError(
-                f"{key}.compartment", f"expected 'cytosol' or 'membrane', got {compartment!r}"
+                f"{key}.compartment",
+                f"expected 'cytosol' or 'membrane', got {shown(compartment)}",
             )
         compartment = Compartment(compartment)
         D = self.v.quantity(f"{key}.D", table.get("D", 0.0), "diffusivity")
         if D < 0:
             raise InputError(
-                f"{key}.D", f"a diffusion coefficient cannot be negative, got {table['D']!r}"
+                f"{key}.D", f"a diffusion coefficient cannot be negative, got {shown(table['D'])}"
             )
         expect = "concentration" if compartment == Compartment.CYTOSOL else "density"
         initial = table.get("initial", 0.0)
@@ -130,15 +170,19 @@ class ModelTables:
                 raise InputError(
                     f"{key}.equation", f"unknown species '{s}'; species are: {', '.join(species)}"
                 )
-        rate = self.v.expression(f"{key}.rate", table["rate"], known).substitute(definitions or {})
+        rate = self.expand(
+            f"{key}.rate",
+            self.v.expression(f"{key}.rate", table["rate"], known),
+            definitions or {},
+        )
         involved = set(reactants) | set(products) | (set(rate.names) & set(species))
         # stimuli are sampled on the membrane: a rate that reads one is a membrane reaction
         on_membrane = bool(rate.names & fields) or any(
             species[s].compartment == Compartment.MEMBRANE for s in involved
         )
         on = table.get("on")
-        if on not in (None, *tuple(Compartment)):
-            raise InputError(f"{key}.on", f"expected 'membrane' or 'cytosol', got {on!r}")
+        if on is not None and (not isinstance(on, str) or on not in tuple(Compartment)):
+            raise InputError(f"{key}.on", f"expected 'membrane' or 'cytosol', got {shown(on)}")
         if on == Compartment.CYTOSOL and on_membrane:
             raise InputError(
                 f"{key}.on",

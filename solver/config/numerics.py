@@ -2,18 +2,25 @@
 
 Read with the value readers of :mod:`solver.config.values`; every error is an
 :class:`~solver.errors.InputError` naming the key. Times are in s.
+
+``[solver.petsc]`` takes only the PETSc options of :func:`petsc_option_error`'s
+allow-list: solver and preconditioner types and their parameters, tolerances,
+iteration limits, and monitors that print to the console. Options that read or write
+files (``options_file``, ``log_view``, viewers such as ``ksp_view = "ascii:out.txt"``)
+and values that name a file or a viewer are refused.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from solver.config import units
-from solver.config.values import Values
+from solver.config.values import Values, shown
 from solver.errors import InputError
 
 SCHEMES = ("euler", "bdf2")
@@ -34,6 +41,93 @@ _OUTPUT_KEYS = ("every", "dir", "progress", "checkpoint_every")
 _WALL_SUFFIX = "wall"  # checkpoint_every = "30 min wall": a wall-clock cadence
 _SOLVER_KEYS = ("linear", "quadrature_degree", "petsc", "mass")
 MASS_MATRICES = ("lumped", "consistent")
+
+# -- the PETSc allow-list -----------------------------------------------------------
+#: prefixes of the sub-solvers the solver sets up: its field split's blocks, the
+#: levels of a multigrid, the blocks of block-Jacobi/ASM (nested, e.g.
+#: fieldsplit_cytosol_mg_levels_ksp_type)
+_PETSC_PREFIXES = re.compile(
+    r"^(?:fieldsplit_(?:cytosol|membrane)_)?(?:mg_(?:levels|coarse)_(?:sub_)?|sub_)?"
+)
+_PETSC_OPTIONS = re.compile(
+    r"^(?:"
+    # Newton
+    r"snes_(?:type|rtol|atol|stol|max_it|max_funcs|divergence_tolerance|max_fail"
+    r"|lag_jacobian|lag_preconditioner|lag_jacobian_persists|lag_preconditioner_persists"
+    r"|linesearch_(?:type|damping|max_it|order|minlambda|alpha|maxstep)"
+    r"|ksp_ew|ksp_ew_version|ksp_ew_rtol0|ksp_ew_rtolmax|ksp_ew_gamma|ksp_ew_alpha"
+    r"|force_iteration|error_if_not_converged)"
+    # Krylov
+    r"|ksp_(?:type|rtol|atol|divtol|max_it|initial_guess_nonzero|norm_type|pc_side"
+    r"|gmres_restart|gmres_modifiedgramschmidt|gmres_cgs_refinement_type|gmres_preallocate"
+    r"|lgmres_augment|gcr_restart|fgmres_restart|chebyshev_eigenvalues|chebyshev_esteig"
+    r"|chebyshev_esteig_steps|richardson_scale|reuse_preconditioner|error_if_not_converged"
+    r"|converged_use_initial_residual_norm|min_it)"
+    # preconditioners
+    r"|pc_(?:type|factor_mat_solver_type|factor_levels|factor_fill|factor_mat_ordering_type"
+    r"|factor_shift_type|factor_shift_amount|factor_pivot_in_blocks|factor_reuse_ordering"
+    r"|factor_nonzeros_along_diagonal|fieldsplit_type|fieldsplit_schur_fact_type"
+    r"|fieldsplit_schur_precondition|bjacobi_blocks|asm_overlap|asm_type|jacobi_type"
+    r"|jacobi_abs|sor_omega|sor_its|sor_lits|sor_symmetric|sor_forward|sor_backward"
+    r"|mg_levels|mg_cycle_type|mg_type|mg_smoothup|mg_smoothdown|mg_galerkin"
+    r"|gamg_type|gamg_threshold|gamg_threshold_scale|gamg_agg_nsmooths|gamg_square_graph"
+    r"|gamg_sym_graph|gamg_coarse_eq_limit|gamg_process_eq_limit|gamg_repartition"
+    r"|gamg_reuse_interpolation|gamg_use_parallel_coarse_grid_solver|gamg_esteig_ksp_type"
+    r"|gamg_esteig_ksp_max_it|gamg_aggressive_coarsening|gamg_aggressive_square_graph"
+    r"|gamg_mis_k_minimum_degree_ordering|gamg_low_memory_threshold_filter"
+    r"|gamg_recompute_esteig|gamg_agg_type|gamg_max_levels"
+    r"|hypre_type|hypre_boomeramg_(?:strong_threshold|coarsen_type|interp_type|max_iter"
+    r"|tol|relax_type_all|relax_type_up|relax_type_down|relax_type_coarse|agg_nl"
+    r"|agg_num_paths|max_levels|truncfactor|P_max|numfunctions|nodal_coarsen)"
+    r"|ilu_levels|composite_type)"
+    # MUMPS's numerical controls (icntl 1-4 are output streams, refused)
+    r"|mat_mumps_icntl_(?:[5-9]|1[0-9]|2[0-9]|3[0-8]|4[89]|5[0-8])|mat_mumps_cntl_[1-7]"
+    # printing to the console
+    r"|ksp_monitor|ksp_monitor_true_residual|ksp_converged_reason|ksp_view"
+    r"|ksp_view_singularvalues|ksp_monitor_singular_value|snes_monitor|snes_converged_reason"
+    r"|snes_linesearch_monitor|snes_view|snes_monitor_short"
+    r")$"
+)
+_PETSC_FLAGS = re.compile(r"(?:^|_)(?:monitor\w*|converged_reason|view\w*)$")
+# a value: a number, a word (solver type, enum) or a comma-separated list of them
+_PETSC_VALUE = re.compile(r"^[A-Za-z0-9_.+-]+(?:,[A-Za-z0-9_.+-]+)*$")
+_PETSC_VALUE_LENGTH = 64
+
+
+def petsc_option_error(key: str, value: str) -> str | None:
+    """Why the PETSc option ``key`` (no leading ``-``) = ``value`` is refused, or None.
+
+    The options of the allow-list (see the module docstring), on the solver itself or
+    under the prefixes of its sub-solvers (``fieldsplit_cytosol_``,
+    ``fieldsplit_membrane_``, ``mg_levels_``, ``mg_coarse_``, ``sub_``). Monitors and
+    views are flags: they print to the console, with no viewer or file argument.
+    Values are numbers or words, never a path or a viewer (``/``, ``:``, ``~``).
+    """
+    if not re.fullmatch(r"[a-z0-9_]+", key):
+        return "expected a PETSc option name (lowercase letters, digits and '_')"
+    prefix = _PETSC_PREFIXES.match(key)
+    body = key[prefix.end() :] if prefix else key
+    if not _PETSC_OPTIONS.match(body):
+        return (
+            "not an allowed PETSc option: solver and preconditioner types, their "
+            "parameters, tolerances, iteration limits and console monitors are "
+            "(options that read or write files are not)"
+        )
+    if _PETSC_FLAGS.search(body):
+        if value not in ("", "false"):
+            return (
+                f"a monitor or view is a flag (true or false) that prints to the console; "
+                f"got {shown(value)}: no viewer or file"
+            )
+        return None
+    if value in ("", "false") and re.search(r"(?:_type|_it|tol|_levels|_restart)$", body):
+        return "expected a value (a number or a name), not a flag"
+    if len(value) > _PETSC_VALUE_LENGTH or not _PETSC_VALUE.match(value):
+        return (
+            f"expected a number or a name (letters, digits, '_', '.', '+', '-'), got "
+            f"{shown(value)}: values cannot name files or viewers"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -121,12 +215,8 @@ class NumericsTables:
                 raise InputError(f"time.{key}", "missing: a time, e.g. '10 s'")
         end = self.v.positive("time.end", table["end"], "time")
         dt = self.v.positive("time.dt", table["dt"], "time")
-        scheme = table.get("scheme", "bdf2")
-        if scheme not in SCHEMES:
-            raise InputError("time.scheme", f"expected one of {', '.join(SCHEMES)}, got {scheme!r}")
-        adaptive = table.get("adaptive", False)
-        if not isinstance(adaptive, bool):
-            raise InputError("time.adaptive", f"expected true or false, got {adaptive!r}")
+        scheme = self.v.choice("time.scheme", table.get("scheme", "bdf2"), SCHEMES)
+        adaptive = self.v.flag("time.adaptive", table.get("adaptive", False))
         rtol = self.v.positive("time.rtol", table.get("rtol", 1e-3), "dimensionless")
         atol = self.v.positive("time.atol", table.get("atol", 1e-4), None)
         dt_min = self.v.positive("time.dt_min", table.get("dt_min", 1e-9 * end), "time")
@@ -135,9 +225,15 @@ class NumericsTables:
         )
         if dt_min > min(dt, dt_max):
             raise InputError("time.dt_min", f"expected at most dt and dt_max, got {dt_min:g} s")
-        reject = table.get("reject_negative", True)
-        if not isinstance(reject, bool):
-            raise InputError("time.reject_negative", f"expected true or false, got {reject!r}")
+        reject = self.v.flag("time.reject_negative", table.get("reject_negative", True))
+        limits = self.v.limits
+        if not adaptive and end / dt > limits.time_steps:
+            raise InputError(
+                "time.dt",
+                limits.exceeded(
+                    "time_steps", f"time.end / time.dt = {end / dt:.3g} fixed time steps"
+                ),
+            )
         # rtol, atol, dt_min, dt_max and reject_negative are read (and checked) even with
         # adaptive = false: `--set time.adaptive=false` on an adaptive run file must work
         wall = table.get("wall_time")
@@ -179,10 +275,15 @@ class NumericsTables:
             else time.end / 100
         )
         progress = self.v.positive("output.progress", table.get("progress", 10.0), "time")
-        folder = table.get("dir")
-        if folder is not None:
-            folder = Path(str(folder))
-            folder = folder if folder.is_absolute() else self.v.base_dir / folder
+        limits = self.v.limits
+        if time.end / every > limits.outputs:
+            raise InputError(
+                "output.every",
+                limits.exceeded(
+                    "outputs", f"time.end / output.every = {time.end / every:.3g} outputs"
+                ),
+            )
+        folder = self.v.path("output.dir", table["dir"]) if "dir" in table else None
         sim_every = wall_every = None
         cadence = table.get("checkpoint_every")
         if isinstance(cadence, str) and cadence.strip().endswith(_WALL_SUFFIX):
@@ -190,6 +291,15 @@ class NumericsTables:
             wall_every = self.v.positive("output.checkpoint_every", text, "time")
         elif cadence is not None:
             sim_every = self.v.positive("output.checkpoint_every", cadence, "time")
+            if time.end / sim_every > limits.outputs:
+                raise InputError(
+                    "output.checkpoint_every",
+                    limits.exceeded(
+                        "outputs",
+                        f"time.end / output.checkpoint_every = {time.end / sim_every:.3g} "
+                        "checkpoints",
+                    ),
+                )
         return OutputConfig(
             every=every,
             dir=folder,
@@ -211,26 +321,28 @@ class NumericsTables:
             InputError: A key is unknown or malformed.
         """
         self.v.keys("solver", table, _SOLVER_KEYS)
-        linear = table.get("linear", "iterative")
-        if linear not in LINEAR_SOLVERS:
-            raise InputError(
-                "solver.linear", f"expected one of {', '.join(LINEAR_SOLVERS)}, got {linear!r}"
-            )
+        linear = self.v.choice("solver.linear", table.get("linear", "iterative"), LINEAR_SOLVERS)
         degree = table.get("quadrature_degree", 4)
         if isinstance(degree, bool) or not isinstance(degree, int) or not 1 <= degree <= 12:
             raise InputError(
-                "solver.quadrature_degree", f"expected an integer 1..12, got {degree!r}"
+                "solver.quadrature_degree", f"expected an integer 1..12, got {shown(degree)}"
             )
         petsc = self.v.table("solver.petsc", table.get("petsc", {}))
         options = {}
         for k, v in petsc.items():
+            key = f"solver.petsc.{k}"
             if isinstance(v, Mapping | list):
-                raise InputError(f"solver.petsc.{k}", "expected a string, number or boolean")
+                raise InputError(key, "expected a string, number or boolean")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise InputError(key, f"expected a finite number, got {v!r}")
             # a flag (true) is given without a value, as on PETSc's command line
-            options[k.lstrip("-")] = ("" if v else "false") if isinstance(v, bool) else str(v)
-        mass = table.get("mass", "lumped")
-        if mass not in MASS_MATRICES:
-            raise InputError(
-                "solver.mass", f"expected one of {', '.join(MASS_MATRICES)}, got {mass!r}"
-            )
+            value = ("" if v else "false") if isinstance(v, bool) else str(v)
+            name = k.lstrip("-")
+            problem = petsc_option_error(name, value.strip())
+            if problem is not None:
+                raise InputError(key, problem)
+            if name in options:
+                raise InputError(key, f"given twice (as '{name}')")
+            options[name] = value.strip()
+        mass = self.v.choice("solver.mass", table.get("mass", "lumped"), MASS_MATRICES)
         return SolverConfig(linear=linear, quadrature_degree=degree, petsc=options, mass=mass)

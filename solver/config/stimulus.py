@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from solver.config.values import Values
+from solver.config.values import Values, shown
 from solver.errors import InputError
+from solver.mesh.catalog import SHAPE_DIM
 from solver.model.model import Compartment, Model
+from solver.model.names import normalise
 from solver.model.stimulus import KINDS as STIMULUS_KINDS
 from solver.model.stimulus import Stimulus, StimulusEvent
 
@@ -60,6 +62,7 @@ class StimulusTables:
 
     def __init__(self, v: Values) -> None:
         self.v = v
+        self.dim: int | None = None  # of the cell (from [mesh] shape); None: not known
 
     def stimulus(
         self, name: str, table: Mapping[str, Any], known: set[str], mesh: Mapping[str, Any]
@@ -80,11 +83,8 @@ class StimulusTables:
         """
         key = f"stimulus.{name}"
         self.v.keys(key, table, STIMULUS_KEYS)
-        kind = table.get("kind")
-        if kind not in STIMULUS_KINDS:
-            raise InputError(
-                f"{key}.kind", f"expected one of {', '.join(STIMULUS_KINDS)}, got {kind!r}"
-            )
+        kind = self.v.choice(f"{key}.kind", table.get("kind"), STIMULUS_KINDS)
+        self.dim = SHAPE_DIM.get(str(mesh.get("shape")))  # None: a mesh file
         args: dict[str, Any] = {"name": name, "kind": kind}
         if kind == "expression":
             if "expression" not in table:
@@ -105,12 +105,12 @@ class StimulusTables:
             allowed |= {"position"}
             if "position" not in table:
                 raise InputError(f"{key}.position", "missing: where the source is (µm)")
-            args["position"] = self.v.vector(f"{key}.position", table["position"], "length")
+            args["position"] = self.point(f"{key}.position", table["position"])
         for k in table:
             if k not in allowed:
                 raise InputError(f"{key}.{k}", f"not used by a stimulus of kind {kind!r}")
         if "center" in table:
-            args["center"] = self.v.vector(f"{key}.center", table["center"], "length")
+            args["center"] = self.point(f"{key}.center", table["center"])
         if "K_D" in table:
             args["K_D"] = self.v.positive(f"{key}.K_D", table["K_D"], "concentration")
         events = table.get("events", [])
@@ -122,16 +122,32 @@ class StimulusTables:
         )
         return Stimulus(**args)
 
+    def point(self, key: str, value: Any) -> tuple[float, ...]:
+        """Read a point (µm) with as many coordinates as the cell has dimensions."""
+        return self.fits(key, self.v.vector(key, value, "length"), "coordinates")
+
     def direction(self, key: str, value: Any) -> tuple[float, ...]:
         """Read a direction vector (dimensionless, not normalised) at ``key``.
 
         Raises:
-            InputError: The value is not a vector, or is the zero vector.
+            InputError: The value is not a vector of the cell's dimension, or is the
+                zero vector.
         """
-        d = self.v.vector(key, value, "dimensionless")
+        d = self.fits(key, self.v.vector(key, value, "dimensionless"), "components")
         if not any(d):
             raise InputError(key, "a direction must not be the zero vector")
         return d
+
+    def fits(self, key: str, vector: tuple[float, ...], what: str) -> tuple[float, ...]:
+        """``vector`` if its length fits the cell's dimension (a 2-D cell: z = 0 or none)."""
+        dim = self.dim
+        if dim == 3 and len(vector) != 3:
+            raise InputError(key, f"expected 3 {what} for a 3-D cell, got {len(vector)}")
+        if dim == 2 and len(vector) == 3 and vector[2] != 0:
+            raise InputError(
+                key, f"expected 2 {what} (or a third of 0) for a 2-D cell, got {vector}"
+            )
+        return vector
 
     def slope(
         self, key: str, table: Mapping[str, Any], kind: str, mesh: Mapping[str, Any]
@@ -180,25 +196,39 @@ class StimulusTables:
         self.v.keys(key, table, EVENT_KEYS)
         if "at" not in table:
             raise InputError(f"{key}.at", "missing: the time of the event, e.g. '150 s'")
-        args: dict[str, Any] = {"at": self.v.quantity(f"{key}.at", table["at"], "time")}
+        at = self.v.quantity(f"{key}.at", table["at"], "time")
+        if at < 0:
+            raise InputError(
+                f"{key}.at", f"expected a time of at least 0 s, got {shown(table['at'])}"
+            )
+        args: dict[str, Any] = {"at": at}
         if "direction" in table:
             args["direction"] = self.direction(f"{key}.direction", table["direction"])
         if "rotation" in table:
             args["rotation"] = self.v.quantity(f"{key}.rotation", table["rotation"], "rate")
         if "axis" in table:
-            axis = self.direction(f"{key}.axis", table["axis"])
-            args["axis"] = tuple(axis) + (0.0,) * (3 - len(axis))
+            given = self.fits(
+                f"{key}.axis",
+                self.v.vector(f"{key}.axis", table["axis"], "dimensionless"),
+                "components",
+            )
+            axis = given + (0.0,) * (3 - len(given))
+            if not any(axis):
+                raise InputError(f"{key}.axis", "an axis must not be the zero vector")
+            if self.dim == 2 and (axis[0] or axis[1]):
+                raise InputError(
+                    f"{key}.axis", f"a 2-D cell turns about the z axis [0, 0, 1], got {axis}"
+                )
+            args["axis"] = axis
         if "mean" in table:
             args["mean"] = self.v.quantity(f"{key}.mean", table["mean"], "concentration")
         if "gradient" in table or "steepness" in table:
             args["gradient"] = self.slope(key, table, kind, mesh)
         if "position" in table:
-            args["position"] = self.v.vector(f"{key}.position", table["position"], "length")
+            args["position"] = self.point(f"{key}.position", table["position"])
         for flag in ("remove", "washout"):
             if flag in table:
-                if not isinstance(table[flag], bool):
-                    raise InputError(f"{key}.{flag}", "expected true or false")
-                args[flag] = table[flag]
+                args[flag] = self.v.flag(f"{key}.{flag}", table[flag])
         if len(args) == 1:
             raise InputError(
                 key,
@@ -213,25 +243,35 @@ class StimulusTables:
         names = table.get("species", [])
         if not isinstance(names, list):
             raise InputError("metrics.species", "expected a list of membrane species")
-        for n in names:
-            s = model.species.get(n)
-            if s is None or s.compartment != Compartment.MEMBRANE:
-                raise InputError("metrics.species", f"'{n}' is not a membrane species")
+        species = tuple(self.membrane_species("metrics.species", n, model) for n in names)
         stimulus = table.get("stimulus")
         if stimulus is None and len(model.stimuli) == 1:
             stimulus = next(iter(model.stimuli))
-        if stimulus is not None and stimulus not in model.stimuli:
-            raise InputError("metrics.stimulus", f"no stimulus named {stimulus!r}")
+        if stimulus is not None:
+            if not isinstance(stimulus, str):
+                raise InputError("metrics.stimulus", f"expected a name, got {shown(stimulus)}")
+            stimulus = normalise(stimulus)
+            if stimulus not in model.stimuli:
+                raise InputError("metrics.stimulus", f"no stimulus named {shown(stimulus)}")
         pairs = []
-        for pair in table.get("correlations", []):
+        correlations = table.get("correlations", [])
+        if not isinstance(correlations, list):
+            raise InputError("metrics.correlations", "expected a list of pairs like ['P', 'T_m']")
+        for pair in correlations:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise InputError("metrics.correlations", "expected pairs like ['P', 'T_m']")
-            for n in pair:
-                s = model.species.get(n)
-                if s is None or s.compartment != Compartment.MEMBRANE:
-                    raise InputError("metrics.correlations", f"'{n}' is not a membrane species")
-            pairs.append(tuple(pair))
+            a, b = (self.membrane_species("metrics.correlations", n, model) for n in pair)
+            pairs.append((a, b))
         angle = table.get("cap_angle", 15.0)
         if isinstance(angle, bool) or not isinstance(angle, int | float) or not 0 < angle < 90:
             raise InputError("metrics.cap_angle", "expected degrees between 0 and 90")
-        return MetricsConfig(tuple(names), stimulus, tuple(pairs), float(angle))
+        return MetricsConfig(species, stimulus, tuple(pairs), float(angle))
+
+    def membrane_species(self, key: str, name: Any, model: Model) -> str:
+        """The (normalised) name of a membrane species of ``model``."""
+        if not isinstance(name, str):
+            raise InputError(key, f"expected the name of a membrane species, got {shown(name)}")
+        s = model.species.get(normalise(name))
+        if s is None or s.compartment != Compartment.MEMBRANE:
+            raise InputError(key, f"{shown(name)} is not a membrane species")
+        return s.name

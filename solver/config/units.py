@@ -156,24 +156,97 @@ def _quantity(text: str) -> pint.Quantity:
     return quantity
 
 
-def to_solver_units(value: str | float | int, expect: str | None = None) -> float:
+MAX_TEXT = 200  # characters of a value with a unit (default of to_solver_units' max_length)
+MAX_DIGITS = 40  # digits of one number in it (default of max_digits)
+MAX_POWER = 64  # largest exponent of a power in it
+_DIGIT_RUNS = re.compile(r"\d+")
+_POWER = re.compile(r"\*\*|\^")
+_EXPONENT = re.compile(
+    r"\s*(?:([+-]?\s*\d+(?:\.\d*)?)|\(\s*([+-]?\s*\d+(?:\.\d*)?)\s*"
+    r"(?:/\s*(\d+(?:\.\d*)?)\s*)?\))"
+)
+
+
+def check_text(text: str, max_length: int = MAX_TEXT, max_digits: int = MAX_DIGITS) -> None:
+    """Refuse a value with a unit whose reading could take unbounded time or memory.
+
+    pint evaluates powers with Python integers (``"10**10**10 um"`` would not end) and
+    grows long strings while it reads them. Accepted: at most ``max_length`` characters,
+    numbers of at most ``max_digits`` digits, and powers whose exponent is a number (or
+    a fraction in parentheses) of size at most :data:`MAX_POWER`, of a base that holds
+    no power itself. Raises :class:`UnitError`.
+    """
+    if len(text) > max_length:
+        raise UnitError(
+            f"a value with a unit of {len(text)} characters (limit {max_length}; "
+            "raise [limits] unit_length to allow more)"
+        )
+    longest = max((len(run) for run in _DIGIT_RUNS.findall(text)), default=0)
+    if longest > max_digits:
+        raise UnitError(
+            f"a number of {longest} digits in '{_clip(text)}' (limit {max_digits}; "
+            "raise [limits] number_digits to allow more)"
+        )
+    for power in _POWER.finditer(text):
+        exponent = _EXPONENT.match(text, power.end())
+        value = None
+        if exponent is not None:
+            top = exponent.group(1) or exponent.group(2)
+            value = float(top.replace(" ", "")) / float(exponent.group(3) or 1)
+        follows = text[exponent.end() :].lstrip() if exponent is not None else ""
+        if value is None or abs(value) > MAX_POWER or _POWER.match(follows):
+            raise UnitError(
+                f"in '{_clip(text)}': the exponent of a power must be a number of size "
+                f"at most {MAX_POWER} (e.g. 'um^2', 's^-1', 'um^(1/2)'), with no power of it"
+            )
+        base = text[: power.start()].rstrip()
+        if base.endswith(")") and _POWER.search(_group_before(base)):
+            raise UnitError(f"in '{_clip(text)}': a power of a power is not allowed")
+
+
+def _group_before(text: str) -> str:
+    """The parenthesised group ``text`` ends with (its closing parenthesis last)."""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[i:]
+    return text
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def to_solver_units(
+    value: str | float | int,
+    expect: str | None = None,
+    *,
+    max_length: int = MAX_TEXT,
+    max_digits: int = MAX_DIGITS,
+) -> float:
     """Convert ``value`` to solver units (µm, s, µM, µM·µm, amount µM·µm³) as a float.
 
     Bare numbers (or strings holding only a number) are taken to be in solver
     units already and returned unchecked.  Strings with units are read by pint;
     with ``expect`` (a :data:`DIMENSIONS` name) the dimensionality must match,
     without it any combination of length, time and amount is converted.
-    Percent is dimensionless: ``"10 %"`` gives 0.1.  Raises :class:`UnitError`.
+    Percent is dimensionless: ``"10 %"`` gives 0.1.  Strings are first checked by
+    :func:`check_text` with ``max_length`` and ``max_digits``.  Raises :class:`UnitError`.
     """
     if expect is not None:
         _check_name(expect)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return _finite(float(value), repr(value))
+        try:
+            return _finite(float(value), "a number")
+        except OverflowError:
+            raise UnitError("not a finite number: an integer too large for a float") from None
     if not isinstance(value, str):
         raise UnitError(f"expected a number or a string with units, got {value!r}")
     text = value.strip()
     if not text:
         raise UnitError("empty value: expected a number or a string with units")
+    check_text(text, max_length, max_digits)
     try:
         return _finite(float(text), text)
     except ValueError:

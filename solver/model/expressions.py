@@ -29,7 +29,7 @@ __all__ = ["CONSTANTS", "FUNCTIONS", "Expression", "ExpressionError", "parse_exp
 
 FUNCTIONS: frozenset[str] = frozenset("exp log sqrt sin cos tanh abs min max".split())
 CONSTANTS: frozenset[str] = frozenset({"pi"})
-MAX_LENGTH = 2000  # characters of text
+MAX_LENGTH = 2000  # characters of text (default of parse_expression's max_length)
 MAX_EXPONENT = 64  # largest |value| of an exponent without free names
 MAX_DEPTH = 200  # deepest nesting of the syntax tree (keeps recursion bounded)
 
@@ -211,6 +211,8 @@ class Expression:
     _tree: ast.Expression = field(repr=False, compare=False)
     _src: _Source = field(repr=False, compare=False)
     _uses: tuple[tuple[str, int], ...] = field(repr=False, compare=False)  # (name, column)
+    #: nodes of the syntax tree (numbers, names, operations and calls)
+    size: int = field(default=1, compare=False)
 
     def is_constant(self) -> bool:
         """True when the expression has no free names."""
@@ -248,14 +250,28 @@ class Expression:
         result = _walk(self._tree.body, _NUMPY, self._values(symbols), self._src)
         return float(result) if np.ndim(result) == 0 else result
 
-    def substitute(self, values: Mapping[str, Expression | float]) -> Expression:
+    def substitute(
+        self, values: Mapping[str, Expression | float], max_nodes: int | None = None
+    ) -> Expression:
         """Replace names by expressions or finite numbers; the result is parsed again.
 
         The new text comes from :func:`ast.unparse`, so it is re-spaced and parenthesised.
+        With ``max_nodes``, a result of more nodes is refused (ExpressionError) before it
+        is built: definitions that use each other several times grow exponentially.
         """
         values = {_nfkc(k): v for k, v in values.items()}
         if not self.names & values.keys():
             return self
+        if max_nodes is not None:
+            grown = self.size + sum(
+                _size_of(values[name]) - 1 for name, _ in self._uses if name in values
+            )
+            if grown > max_nodes:
+                raise ExpressionError(
+                    f"expands to {grown} nodes once definitions are substituted "
+                    f"(limit {max_nodes})",
+                    self.text,
+                )
 
         def node_for(v: Expression | float) -> ast.expr:
             if isinstance(v, Expression):
@@ -269,7 +285,70 @@ class Expression:
             def visit_Name(self, node: ast.Name) -> ast.expr:
                 return node_for(values[node.id]) if node.id in values else node
 
-        return parse_expression(ast.unparse(_Sub().visit(copy.deepcopy(self._tree))))
+        text = ast.unparse(_Sub().visit(copy.deepcopy(self._tree)))
+        return parse_expression(text, max_length=None)
+
+    def check_constants(self, values: Mapping[str, float] | None = None) -> None:
+        """Fold every constant subexpression; refuse one that is not a finite real number.
+
+        A subexpression is constant when it uses only numbers, ``pi`` and the names of
+        ``values`` (parameters, in solver units). ``1/0``, ``exp(1000)``, ``log(0)``,
+        ``sqrt(-1)`` and a division by a constant zero (``x/0``) raise ExpressionError
+        naming the subexpression and its column.
+        """
+        known = {_nfkc(k): float(v) for k, v in (values or {}).items()}
+        _fold_constants(self._tree.body, known, self._src)
+
+
+def _size_of(value: Expression | float) -> int:
+    return value.size if isinstance(value, Expression) else 2  # -v is two nodes
+
+
+_EXACT: dict[str, Callable[..., Any]] = {n: getattr(math, n) for n in _UNARY_FUNCTIONS - {"abs"}}
+_EXACT |= {"abs": abs, "min": min, "max": max}
+
+
+def _fold_constants(node: ast.AST, values: Mapping[str, float], src: _Source) -> float | None:
+    """The value of ``node`` if it is constant (None if not); raises on a bad constant."""
+
+    def apply(fn: Callable[..., Any], *args: float) -> float:
+        named = any(isinstance(n, ast.Name) and n.id in values for n in ast.walk(node))
+        try:
+            r = fn(*args)
+            if isinstance(r, complex) or not math.isfinite(r):
+                raise ArithmeticError("the result is not a finite real number")
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            given = " with the parameters' values" if named else ""
+            raise src.error(f"cannot evaluate '{src.piece(node)}'{given}: {exc}", node) from None
+        return float(r)
+
+    if isinstance(node, ast.Constant):
+        assert _is_number(node.value)  # checked by _validate
+        return float(node.value)  # type: ignore[arg-type]
+    if isinstance(node, ast.Name):
+        return math.pi if node.id in CONSTANTS else values.get(node.id)
+    if isinstance(node, ast.BinOp):
+        left = _fold_constants(node.left, values, src)
+        right = _fold_constants(node.right, values, src)
+        if isinstance(node.op, ast.Div) and right == 0:
+            named = any(isinstance(n, ast.Name) and n.id in values for n in ast.walk(node.right))
+            given = " (a parameter's value is 0)" if named else ""
+            raise src.error(f"division by zero: '{src.piece(node)}'{given}", node)
+        if left is None or right is None:
+            return None
+        return apply(_BINARY[type(node.op)], left, right)
+    if isinstance(node, ast.UnaryOp):
+        operand = _fold_constants(node.operand, values, src)
+        return None if operand is None else apply(_UNARY[type(node.op)], operand)
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    args = [_fold_constants(a, values, src) for a in node.args]
+    if any(a is None for a in args):
+        return None
+    fn = _EXACT[node.func.id]
+    result = apply(fn, *args[:2])  # type: ignore[arg-type]
+    for extra in args[2:]:
+        result = apply(fn, result, extra)  # type: ignore[arg-type]
+    return result
 
 
 def _validate(node: ast.AST, src: _Source, uses: list[tuple[str, int]], depth: int = 0) -> bool:
@@ -352,11 +431,14 @@ def _check_exponent(node: ast.AST, src: _Source) -> None:
         raise src.error(f"exponent too large: '{src.piece(node)}' (limit {MAX_EXPONENT})", node)
 
 
-def parse_expression(text: str | float) -> Expression:
+def parse_expression(
+    text: str | float, *, max_length: int | None = MAX_LENGTH, max_nodes: int | None = None
+) -> Expression:
     """Parse and validate ``text`` (unit-free, solver units); raises ExpressionError.
 
     A finite int or float is accepted as its decimal text.  Line breaks and
-    tabs count as spaces, so multi-line TOML strings work.
+    tabs count as spaces, so multi-line TOML strings work. ``max_length``
+    (characters) and ``max_nodes`` (of the syntax tree) bound the text; None: no bound.
     """
     if _is_number(text):
         if not math.isfinite(float(text)):
@@ -364,9 +446,9 @@ def parse_expression(text: str | float) -> Expression:
         text = str(int(text)) if isinstance(text, numbers.Integral) else repr(float(text))
     if not isinstance(text, str):
         raise ExpressionError(f"expected a string, got {type(text).__name__}", repr(text))
-    if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression too long ({len(text)} > {MAX_LENGTH} chars)", text)
-    flat = text.translate({ord(c): " " for c in "\r\n\t\f\v"})  # same length: columns still match
+    if max_length is not None and len(text) > max_length:
+        raise ExpressionError(f"expression too long ({len(text)} > {max_length} chars)", text)
+    flat = text.translate({ord(c): " " for c in "\r\n\t\f\v"})  # same length: columns match
     line = flat.lstrip(" ")
     if not line.strip():
         raise ExpressionError("empty expression", text)
@@ -378,7 +460,10 @@ def parse_expression(text: str | float) -> Expression:
         raise ExpressionError(f"syntax error: {exc.msg}", text, column) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError(f"cannot parse: {exc or type(exc).__name__}", text) from None
+    size = sum(isinstance(n, ast.expr) for n in ast.walk(tree.body))
+    if max_nodes is not None and size > max_nodes:
+        raise ExpressionError(f"expression too large ({size} > {max_nodes} nodes)", text)
     uses: list[tuple[str, int]] = []
     _validate(tree.body, src, uses)
     uses.sort(key=lambda use: use[1])
-    return Expression(text, frozenset(name for name, _ in uses), tree, src, tuple(uses))
+    return Expression(text, frozenset(name for name, _ in uses), tree, src, tuple(uses), size)

@@ -160,7 +160,12 @@ def parse_equation(text: str, where: str) -> tuple[dict[str, int], dict[str, int
                         f"cannot read {term.strip()!r} in {text!r}: "
                         "expected terms like 'A', '2 A' or '2*A' joined by '+'",
                     )
-                n = int(m.group(1) or 1)
+                digits = m.group(1) or "1"
+                if len(digits) > 3:
+                    raise InputError(
+                        where, f"a stoichiometric coefficient of at most 999 in {text!r}"
+                    )
+                n = int(digits)
                 if n == 0:
                     raise InputError(where, f"zero stoichiometric coefficient in {text!r}")
                 coeffs[m.group(2)] = coeffs.get(m.group(2), 0) + n
