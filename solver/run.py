@@ -18,6 +18,7 @@ from solver import config as run_config
 from solver.errors import InputError
 from solver.io import checkpoint
 from solver.io.claim import claim
+from solver.io.files import read_run_json, update_run_json
 from solver.io.restart import load as load_checkpoint
 from solver.io.restart import require_checkpoint
 from solver.simulation import Simulation
@@ -97,6 +98,7 @@ def run_case(
             end = cfg.time.end
             if t >= end * (1 - 1e-12) and (stored.meta.get("status") == "completed" or t > end):
                 steps = int(stored.meta.get("steps", 0))
+                _record_completed(out, comm, t, steps)
                 return RunResult("completed", t, steps, ALREADY_COMPLETE, 0.0, out)
         t0 = wallclock.perf_counter()
         with Simulation(cfg, comm) as sim:
@@ -125,3 +127,14 @@ def run_case(
 def _has_checkpoint(out: Path, comm: MPI.Comm) -> bool:
     path = checkpoint.path_in(out)
     return bool(comm.bcast(path.is_file() if comm.rank == 0 else None))
+
+
+def _record_completed(out: Path, comm: MPI.Comm, t: float, steps: int) -> None:
+    """Make ``run.json`` say ``completed`` if the record of the end could not be written.
+
+    (The disk was full after the last checkpoint: the checkpoint says the run is
+    complete, ``run.json`` that it failed.)
+    """
+    path = out / "run.json"
+    if read_run_json(path, comm).get("status") != "completed":
+        update_run_json(path, comm, status="completed", reason="", t=t, steps=steps)

@@ -1,6 +1,8 @@
 """What every subcommand shares: exit codes, printing on rank 0, and the stop options.
 
-Exit codes: 0 completed, 1 failed, 2 bad input (one line on standard error), 75
+Exit codes: 0 completed, 1 failed (a Newton failure, or a file that could not be
+written: ``run.json`` says ``failed`` with the reason), 2 bad input or an unusable
+output folder (one line on standard error), 75
 stopped with a checkpoint (sysexits' EX_TEMPFAIL, "try again later": continue with
 ``--restart``; batch scripts requeue on it).
 """
@@ -54,7 +56,10 @@ def add_set_option(parser: argparse.ArgumentParser, help: str | None = None) -> 
 def add_stop_options(parser: argparse.ArgumentParser, restart: str, wall_time: str) -> None:
     """``--overwrite``, ``--restart`` and ``--wall-time`` (read with :func:`wall_time_of`)."""
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing output folder"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output folder: only an empty one or one holding an earlier "
+        "run's outputs (its run.json), never one holding the run file or the current folder",
     )
     parser.add_argument("--restart", action="store_true", help=restart)
     parser.add_argument("--wall-time", default=None, metavar="DURATION", help=wall_time)

@@ -150,6 +150,16 @@ def write_run_json(path: Path, record: Mapping[str, Any], comm: MPI.Comm) -> Non
     on_root(comm, path, lambda: write_json(path, record))
 
 
+def update_run_json(path: Path, comm: MPI.Comm, **fields: Any) -> None:
+    """Set ``fields`` in ``run.json`` (a new record if it has none); collective.
+
+    Raises :class:`WriteError` on every rank if it cannot be written.
+    """
+    record = read_run_json(path, comm)
+    record.update(fields)
+    write_run_json(path, record, comm)
+
+
 def read_run_json(path: Path, comm: MPI.Comm) -> dict[str, Any]:
     """``run.json`` read on rank 0 and given to every rank ({} if unreadable)."""
     record: dict[str, Any] | None = None

@@ -142,7 +142,12 @@ class RunOutputs:
             **sim.stepper.meta(),
             "series": {c: w.state.entries for c, w in self.writers.items()},
             "document": sim.config.document,
-            "overrides": self.record.get("overrides", []),
+            # the --set items of the run and of every restart, in order: a later restart
+            # reads the run file with them all, so it continues with the values in force
+            "overrides": [
+                *self.record.get("overrides", []),
+                *(o for r in self.record.get("restarts", []) for o in r.get("overrides", [])),
+            ],
             "source": sim.config.source,
         }
         checkpoint.write(
@@ -170,11 +175,8 @@ def record_failure(out: Path, comm: MPI.Comm, reason: str, **record: Any) -> boo
     For a run that failed before its outputs were open: the record it has (or a new
     one) is completed. Returns whether it could be written.
     """
-    path = out / "run.json"
-    stored = files.read_run_json(path, comm)
-    stored.update(record, status="failed", reason=reason)
     try:
-        files.write_run_json(path, stored, comm)
+        files.update_run_json(out / "run.json", comm, **record, status="failed", reason=reason)
     except files.WriteError:
         return False
     return True

@@ -10,7 +10,9 @@ and at the end, a progress line every ``output.progress`` wall seconds.
 It stops early, at a step boundary and with a checkpoint, when the wall-time limit
 comes near (status ``stopped``), on SIGTERM/SIGUSR1 from a batch system (``stopped``),
 or when adaptive stepping needs a step below ``dt_min`` or a fixed step fails
-(``failed``). Every rank runs the loop; decisions are agreed collectively.
+(``failed``). A file that cannot be written (a full disk) ends it with ``failed`` too,
+on every rank together, keeping the last checkpoint. Every rank runs the loop;
+decisions are agreed collectively.
 """
 
 from __future__ import annotations
