@@ -137,7 +137,7 @@ def _check_elements(v: Values, out: Mapping[str, Any]) -> None:
             key,
             v.limits.exceeded(
                 "mesh_elements",
-                f"about {cells:.2g} cells for a {out['shape']} of this size "
+                f"about {cells:.2g} cells for this {out['shape']} "
                 f"(size {size:g} um{f', inner_size {inner:g} um' if inner else ''})",
             ),
         )

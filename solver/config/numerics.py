@@ -109,9 +109,8 @@ def petsc_option_error(key: str, value: str) -> str | None:
     body = key[prefix.end() :] if prefix else key
     if not _PETSC_OPTIONS.match(body):
         return (
-            "not an allowed PETSc option: solver and preconditioner types, their "
-            "parameters, tolerances, iteration limits and console monitors are "
-            "(options that read or write files are not)"
+            "not an allowed PETSc option (allowed: solver and preconditioner types and "
+            "parameters, tolerances, iteration limits, console monitors; no file access)"
         )
     if _PETSC_FLAGS.search(body):
         if value not in ("", "false"):
@@ -217,6 +216,14 @@ class NumericsTables:
         dt = self.v.positive("time.dt", table["dt"], "time")
         scheme = self.v.choice("time.scheme", table.get("scheme", "bdf2"), SCHEMES)
         adaptive = self.v.flag("time.adaptive", table.get("adaptive", False))
+        limits = self.v.limits
+        if not adaptive and end / dt > limits.time_steps:
+            raise InputError(
+                "time.dt",
+                limits.exceeded(
+                    "time_steps", f"time.end / time.dt = {end / dt:.3g} fixed time steps"
+                ),
+            )
         rtol = self.v.positive("time.rtol", table.get("rtol", 1e-3), "dimensionless")
         atol = self.v.positive("time.atol", table.get("atol", 1e-4), None)
         dt_min = self.v.positive("time.dt_min", table.get("dt_min", 1e-9 * end), "time")
@@ -226,14 +233,6 @@ class NumericsTables:
         if dt_min > min(dt, dt_max):
             raise InputError("time.dt_min", f"expected at most dt and dt_max, got {dt_min:g} s")
         reject = self.v.flag("time.reject_negative", table.get("reject_negative", True))
-        limits = self.v.limits
-        if not adaptive and end / dt > limits.time_steps:
-            raise InputError(
-                "time.dt",
-                limits.exceeded(
-                    "time_steps", f"time.end / time.dt = {end / dt:.3g} fixed time steps"
-                ),
-            )
         # rtol, atol, dt_min, dt_max and reject_negative are read (and checked) even with
         # adaptive = false: `--set time.adaptive=false` on an adaptive run file must work
         wall = table.get("wall_time")

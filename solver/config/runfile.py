@@ -94,6 +94,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             )
         with path.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
+    except InputError:
+        raise
     except (OSError, ValueError) as err:  # permissions, a name too long, a NUL byte
         reason = getattr(err, "strerror", None) or str(err)
         raise InputError(where, f"cannot read the run file: {reason}") from None

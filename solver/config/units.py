@@ -238,7 +238,8 @@ def to_solver_units(
         _check_name(expect)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         try:
-            return _finite(float(value), "a number")
+            shown = repr(value) if isinstance(value, float) else "an integer"
+            return _finite(float(value), shown)
         except OverflowError:
             raise UnitError("not a finite number: an integer too large for a float") from None
     if not isinstance(value, str):

@@ -31,10 +31,8 @@ RESERVED = frozenset(COORDINATES) | {TIME} | CONSTANTS | FUNCTIONS
 def shown(value: Any, width: int = 60) -> str:
     """``repr(value)``, shortened to about ``width`` characters (for messages)."""
     if isinstance(value, Mapping | list):
-        text = f"a {'table' if isinstance(value, Mapping) else 'list'} of {len(value)} items"
-        return (
-            text if len(value) else f"an empty {'table' if isinstance(value, Mapping) else 'list'}"
-        )
+        kind, n = ("table" if isinstance(value, Mapping) else "list"), len(value)
+        return f"a {kind} of {n} item{'s' * (n != 1)}" if n else f"an empty {kind}"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**width:
         return f"an integer of {len(str(abs(value)))} digits"
     text = repr(value)
@@ -209,7 +207,9 @@ class Values:
                     max_length=self.limits.expression_length,
                     max_nodes=self.limits.expression_nodes,
                 )
-            except ExpressionError:
+            except ExpressionError as err:
+                if err.message.startswith(("expression too long", "expression too large")):
+                    raise InputError(key, _expression_message(err, self.limits)) from None
                 expr = None
             if expr is not None and not expr.is_constant() and not expr.undefined(known):
                 self.fold(key, expr)
@@ -219,6 +219,8 @@ class Values:
             except InputError:
                 if expr is not None and not expr.is_constant():
                     self.expression(key, value, known)  # names the undefined symbol
+                if expr is not None:
+                    self.fold(key, expr)  # names a constant that cannot be evaluated
                 raise
         return self.quantity(key, value, expect)
 
@@ -226,8 +228,8 @@ class Values:
 def _expression_message(err: ExpressionError, limits: Limits) -> str:
     """The message of ``err``, with the limit to raise when it is one of the limits."""
     text = str(err)
-    if "too long" in err.message:
+    if err.message.startswith("expression too long"):
         return f"{text}; raise [limits] expression_length to allow more"
-    if "too large" in err.message:
+    if err.message.startswith("expression too large"):
         return f"{text}; raise [limits] expression_nodes to allow more"
     return text

@@ -86,7 +86,7 @@ class Names:
                 how = "is the same name as"
                 why = "once normalised as Python reads names (Unicode NFKC)"
             else:
-                how, why = "looks like", "(letters of another script)"
-            raise NameClash(f"{describe(name)} {how} {describe(other)}, {other_what}, {why}")
+                how, why = "looks like", "in letters of another script"
+            raise NameClash(f"{describe(name)} {how} {describe(other)} ({other_what}) {why}")
         self._by_skeleton[skeleton(name)] = (name, what)
         return normalise(name)
