@@ -121,7 +121,7 @@ def petsc_option_error(key: str, value: str) -> str | None:
         return None
     if value in ("", "false") and re.search(r"(?:_type|_it|tol|_levels|_restart)$", body):
         return "expected a value (a number or a name), not a flag"
-    if len(value) > _PETSC_VALUE_LENGTH or not _PETSC_VALUE.match(value):
+    if value and (len(value) > _PETSC_VALUE_LENGTH or not _PETSC_VALUE.match(value)):
         return (
             f"expected a number or a name (letters, digits, '_', '.', '+', '-'), got "
             f"{shown(value)}: values cannot name files or viewers"

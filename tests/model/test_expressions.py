@@ -290,3 +290,40 @@ def test_to_ufl_matches_numpy_pointwise(mesh) -> None:  # noqa: ANN001
             e.to_ufl({"x": x[0], "y": x[1], "c": c}), reference
         ).eval(mesh, cells)
         np.testing.assert_allclose(ufl_values, e.evaluate(pts), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "piece"),
+    [
+        ("1/0 + x", {}, "1/0"),
+        ("x*exp(1000)", {}, "exp(1000)"),
+        ("log(0)*y", {}, "log(0)"),
+        ("sqrt(-1)", {}, "sqrt(-1)"),
+        ("x/(k - k)", {"k": 2.0}, "x/(k - k)"),
+        ("log(k - 1)*x", {"k": 1.0}, "log(k - 1)"),
+    ],
+)
+def test_constant_subexpressions_are_folded_and_checked(text, values, piece):
+    with pytest.raises(ExpressionError) as err:
+        parse_expression(text).check_constants(values)
+    assert piece in str(err.value) and err.value.column is not None
+
+
+def test_finite_constants_pass():
+    parse_expression("exp(-k*t) + log(k)*x + sqrt(2)/pi").check_constants({"k": 2.0})
+
+
+def test_substitution_is_bounded_before_it_is_built():
+    d = parse_expression("x*x*x*x")
+    e = parse_expression("d*d*d*d")
+    assert e.substitute({"d": d}, max_nodes=31).size == 31
+    with pytest.raises(ExpressionError, match="expands to 31 nodes"):
+        e.substitute({"d": d}, max_nodes=30)
+
+
+def test_size_limits():
+    with pytest.raises(ExpressionError, match="too large"):
+        parse_expression("+".join("x" * 20), max_nodes=10)
+    with pytest.raises(ExpressionError, match="too long"):
+        parse_expression("x" * 50, max_length=10)
+    assert parse_expression("x" * 5000, max_length=None).names == {"x" * 5000}
