@@ -20,10 +20,12 @@ from dolfinx import fem
 from dolfinx.la import InsertMode
 
 from solver.config.runfile import RunConfig
+from solver.errors import InputError
 from solver.fem import forms as system_forms
 from solver.fem.forms import Block
 from solver.fem.geometry import CellGeometry
 from solver.fem.nodes import NodeLayout
+from solver.fem.placement import check_stimuli
 from solver.fem.problem import Problem, SolveInfo
 from solver.fem.readouts import MembraneReadouts, flatten, milestones
 from solver.io.checkpoint import Stored
@@ -47,6 +49,10 @@ class Simulation:
         t0 = wallclock.perf_counter()
         tagged = meshing.cell_mesh(config, comm)
         self.geometry = CellGeometry.from_tagged(tagged)
+        try:  # before the forms: a stimulus that does not fit the cell costs nothing
+            check_stimuli(config.model.stimuli, self.geometry)
+        except InputError as err:
+            raise err.located(config.source) from None
         self.center = self._centroid()
         model = config.model
         self.stimuli = {
