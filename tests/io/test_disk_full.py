@@ -103,6 +103,7 @@ def _inject(monkeypatch, site: str) -> None:
 
 
 def _leftovers(out: Path) -> list[str]:
+    WORLD.barrier()  # rank 0 releases the lock as it returns
     return [str(p) for p in out.rglob("*") if p.name.endswith(".tmp") or ".polarity.lock" in p.name]
 
 

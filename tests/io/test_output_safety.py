@@ -61,7 +61,9 @@ def _error(capsys, *fragments: str) -> None:
 
 
 def _run(cfg: Path, out: Path, *extra: str) -> int:
-    return cli.main(["run", str(cfg), "-o", str(out), *extra])
+    code = cli.main(["run", str(cfg), "-o", str(out), *extra])
+    WORLD.barrier()  # rank 0 releases the folder (lock, folders made) as it returns
+    return code
 
 
 def _record(out: Path) -> dict:
