@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=_on_rank0(_info))
 
     plot = subparsers.add_parser(
-        "plot", help="PNG figures of the read-outs and membrane profiles: polarity plot OUT"
+        "plot", help="figures of the read-outs and membrane profiles: polarity plot OUT"
     )
     plot.add_argument("out", type=Path, help="output folder of a run")
     plot.add_argument(
@@ -45,6 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     plot.add_argument(
         "-o", "--figures", type=Path, default=None, help="folder of the PNGs (default OUT/figures)"
+    )
+    plot.add_argument(
+        "--format",
+        dest="formats",
+        default="png",
+        metavar="FORMATS",
+        help="comma-separated formats of the 2-D figures: png, pdf, svg (default png; "
+        "3-D membrane views are PNG)",
+    )
+    plot.add_argument(
+        "--movie",
+        action="store_true",
+        help="also a GIF of the membrane over all output times (membrane_<species>.gif)",
     )
     plot.set_defaults(handler=_on_rank0(_plot))
 
@@ -122,7 +135,15 @@ def _info(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from solver.inspect.plotting import plot_all
 
-    written = plot_all(args.out, args.figures, species=args.species, time=args.time)
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    written = plot_all(
+        args.out,
+        args.figures,
+        species=args.species,
+        time=args.time,
+        formats=formats,
+        movie=args.movie,
+    )
     for path in written:
         print(path, flush=True)
     return EXIT_OK

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from solver.errors import InputError
-from solver.inspect.plotting import units_of
+from solver.inspect.figure import label_of
 from solver.io.metrics import load_metrics
 from solver.io.results import (
     load_record,
@@ -90,10 +90,10 @@ def write_state(
         "folder": str(out.resolve()),
         "dim": membrane.gdim,
         "species": species,
-        "species_label": f"{species} ({units_of(record, species)})",
+        "species_label": label_of(record, species),
         "range": list(membrane.range(species)),
         "cytosol_species": cyto,
-        "cytosol_label": f"{cyto} ({units_of(record, cyto)})" if cyto else None,
+        "cytosol_label": label_of(record, cyto) if cyto else None,
         "cytosol_range": list(cytosol.range(cyto)) if cyto and cytosol is not None else None,
         "center": [float(v) for v in center],
         "radius": radius,

@@ -186,6 +186,34 @@ def test_plot_writes_the_figures(run2d, tmp_shared):
         assert pixels.std() > 0.05, f"{name} is blank"
 
 
+def test_plot_writes_vector_figures_and_a_movie(run2d, tmp_shared):
+    from PIL import Image
+
+    figures = tmp_shared / "figures_vector"
+    argv = ["plot", str(run2d), "-o", str(figures), "--species", "P", "--format", "png,pdf,svg"]
+    assert cli.main([*argv, "--movie"]) == 0
+    names = {p.name for p in figures.iterdir()}
+    for stem in ("readouts", "kymograph_P", "membrane_P"):
+        assert {f"{stem}.png", f"{stem}.pdf", f"{stem}.svg"} <= names, names
+    assert (figures / "readouts.pdf").read_bytes().startswith(b"%PDF")
+    assert b"<svg" in (figures / "kymograph_P.svg").read_bytes()[:2000]
+    movie = Image.open(figures / "membrane_P.gif")
+    frames = getattr(movie, "n_frames", 1)
+    assert frames == len(series_of(run2d, "membrane").times("P")) > 1
+    first = np.asarray(movie.convert("RGB"), dtype=float)
+    movie.seek(frames - 1)
+    last = np.asarray(movie.convert("RGB"), dtype=float)
+    assert np.abs(first - last).mean() > 0.5  # the membrane changes colour over time
+
+
+@pytest.mark.serial  # the message is printed on rank 0
+def test_plot_refuses_an_unknown_format(run2d, tmp_shared, capsys):
+    out = tmp_shared / "figures_bad"
+    assert cli.main(["plot", str(run2d), "-o", str(out), "--format", "png,jpeg"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--format" in err[0] and "jpeg" in err[0]
+
+
 def test_kymograph_has_its_maximum_at_the_front(run2d):
     from solver.inspect.plotting import kymograph
 

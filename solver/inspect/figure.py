@@ -1,0 +1,81 @@
+"""What every figure of ``polarity plot`` shares: sizes, formats, labels and units.
+
+Figures have a fixed size in pixels (:data:`SIZES`) and are written as PNG, and as
+vector graphics (PDF, SVG) on request. Labels name a field with its unit (µM for
+cytosol species, µM·µm for membrane surface densities, none for dimensionless ones).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from solver.errors import InputError
+
+DPI = 100
+#: width × height in pixels of each kind of figure
+SIZES = {
+    "readouts": (1200, 900),
+    "kymograph": (900, 600),
+    "membrane": (1500, 620),  # 3-D: side view with the gradient, front and back
+    "membrane_2d": (800, 700),
+}
+#: the formats ``--format`` takes; PNG always works, the others are vector graphics
+FORMATS = ("png", "pdf", "svg")
+UNITS = {"uM": "µM", "uM*um": "µM·µm", "1": ""}
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module`` of the ``plot`` extra, or say how to install it (InputError)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError(
+            "polarity plot", f"needs {module.split('.')[0]}: pip install 'polarity-solver[plot]'"
+        ) from None
+
+
+def units_of(record: dict[str, Any], name: str) -> str:
+    """Display units of an output field: µM, µM·µm, or "" for a dimensionless one."""
+    fields = record.get("fields", {})
+    if name in fields:
+        unit = fields[name].get("units", "?")
+        return UNITS.get(unit, unit)
+    species = record.get("resolved", {}).get("species", {})
+    if name in species:
+        return "µM" if species[name].get("compartment") == "cytosol" else "µM·µm"
+    return "" if name.endswith("_occupancy") else "µM"
+
+
+def label_of(record: dict[str, Any], name: str) -> str:
+    """``name (unit)``, or ``name`` for a dimensionless field."""
+    unit = units_of(record, name)
+    return f"{name} ({unit})" if unit else name
+
+
+def case_name(record: dict[str, Any]) -> str:
+    """A short name of the run: its run file's folder (``chemotaxis_2d``), else its stem."""
+    source = Path(str(record.get("source", "run")))
+    return source.parent.name if source.stem == "config" and source.parent.name else source.stem
+
+
+def figure(kind: str, **options: Any) -> Any:
+    """A new matplotlib figure of the size of ``kind`` (not attached to any screen)."""
+    require("matplotlib")
+    from matplotlib.figure import Figure
+
+    w, h = SIZES[kind]
+    return Figure(figsize=(w / DPI, h / DPI), dpi=DPI, **options)
+
+
+def save(fig: Any, path: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Write ``fig`` as ``path`` with each suffix of ``formats``; the files written."""
+    written = []
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        fig.savefig(target, dpi=DPI)  # no tight bounding box: the size stays SIZES[kind]
+        written.append(target)
+    return written
