@@ -111,4 +111,4 @@ def write_state(
     return path
 
 
-_SETTINGS_LINE = "SETTINGS: dict = {}  # filled in by polarity paraview"
+_SETTINGS_LINE = 'SETTINGS: dict = json.loads("{}")  # filled in by polarity paraview'

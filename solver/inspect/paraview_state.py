@@ -10,6 +10,7 @@ stimulus sampled on the membrane (uM; occupancy dimensionless); cytosol.xdmf the
 cytosol species (uM). Lengths in um, times in s.
 """
 
+import json
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -34,7 +35,7 @@ from paraview.simple import (
     Xdmf3ReaderT,
 )
 
-SETTINGS: dict = {}  # filled in by polarity paraview
+SETTINGS: dict = json.loads("{}")  # filled in by polarity paraview
 
 try:
     HERE = os.path.dirname(os.path.abspath(__file__))

@@ -322,6 +322,32 @@ print("RESULT " + json.dumps(result))
 
 
 @pytest.mark.paraview
+def test_the_paraview_state_is_a_complete_script_without_paraview(run2d, tmp_shared):
+    """Every name the state script uses at its top level is defined or imported there."""
+    import ast
+    import builtins
+
+    out = tmp_shared / "pv_out"
+    if WORLD.rank == 0:
+        shutil.copytree(run2d, out, dirs_exist_ok=True)
+    WORLD.barrier()
+    assert cli.main(["paraview", str(out)]) == 0
+    tree = ast.parse((out / "polarity_view.py").read_text())
+    defined = set(dir(builtins)) | {"__file__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert used <= defined, used - defined
+    assert 'SETTINGS = json.loads(r"""' in (out / "polarity_view.py").read_text()
+
+
 @pytest.mark.serial
 def test_paraview_xdmf3_and_legacy_readers_open_the_outputs(run2d, tmp_path):
     script = tmp_path / "readers.py"
