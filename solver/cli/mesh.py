@@ -21,6 +21,7 @@ from typing import Any
 from mpi4py import MPI
 
 from solver.cli.common import EXIT_OK, say
+from solver.config.limits import Limits
 from solver.errors import InputError
 
 IMPORT = "import"
@@ -95,6 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default {DEFAULT_GRADING:g})",
     )
     sizes.add_argument("--order", type=int, default=1, choices=(1, 2), help="geometry order")
+    sizes.add_argument(
+        "--max-elements",
+        type=int,
+        default=Limits().mesh_elements,
+        metavar="N",
+        help="refuse a generated mesh estimated to have more cells "
+        f"(default {Limits().mesh_elements})",
+    )
     units = p.add_argument_group("import")
     units.add_argument(
         "--unit",
@@ -142,6 +151,24 @@ def _check_output(out: Path | None, overwrite: bool) -> Path:
     if not state[1]:
         raise InputError(f"-o {out}", f"folder {str(out.parent)!r} does not exist")
     return out
+
+
+def _check_size(shape: str, kwargs: dict[str, Any], limit: int) -> None:
+    """Refuse, before gmsh runs, a mesh estimated to have more than ``limit`` cells."""
+    from solver.mesh.catalog import SHAPE_DEFAULTS, SHAPE_LENGTHS, estimate_cells
+
+    if shape not in SHAPE_LENGTHS:
+        return  # an unknown shape: generate() names it
+    lengths = {k: kwargs.get(k, SHAPE_DEFAULTS[shape][k]) for k in SHAPE_LENGTHS[shape]}
+    cells = estimate_cells(
+        shape, lengths, kwargs["size"], kwargs.get("inner_size"), kwargs.get("grading")
+    )
+    if cells > limit:
+        raise InputError(
+            "--size",
+            f"a {shape} of element size {kwargs['size']:g} µm would have about {cells:.3g} "
+            f"cells (limit {limit}; raise it with --max-elements)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
                 kwargs["radius"] = SHAPE_DEFAULTS[args.shape]["radius"]  # a float
             if args.shape in ("ellipse", "ellipsoid") and "semi_axes" not in kwargs:
                 kwargs["semi_axes"] = SHAPE_DEFAULTS[args.shape]["semi_axes"]
+            _check_size(args.shape, kwargs, args.max_elements)
             tagged = meshing.generate(
                 args.shape,
                 comm,

@@ -289,3 +289,22 @@ def test_run_file_shapes(tmp_shared, capsys, shape, lengths, code, message):
         assert message in (captured.out if code == 0 else captured.err)
         if code == 0:
             assert "inner_size=0.8" in captured.out
+
+
+@pytest.mark.serial  # the message is printed on rank 0
+def test_polarity_mesh_refuses_a_mesh_too_fine_to_make(tmp_path, capsys):
+    import time
+
+    from solver import cli
+
+    out = tmp_path / "fine.msh"
+    start = time.perf_counter()
+    assert cli.main(["mesh", "sphere", "--size", "0.001", "-o", str(out)]) == 2
+    assert time.perf_counter() - start < 5.0  # refused before gmsh runs
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--size" in err[0] and "--max-elements" in err[0]
+    assert not out.exists()
+    # the limit can be raised
+    assert cli.main(["mesh", "disk", "--size", "0.5", "--max-elements", "10", "-o", str(out)]) == 2
+    assert cli.main(["mesh", "disk", "--size", "0.5", "-o", str(out)]) == 0
+    assert out.exists()
