@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class InputError(ValueError):
     """Bad user input: a run file, a command-line value or a mesh file.
@@ -20,3 +22,12 @@ class InputError(ValueError):
         """The same error with ``prefix`` (a file name) put in front of ``where``."""
         where = f"{prefix}: {self.where}" if self.where else prefix
         return InputError(where, self.message)
+
+
+def describe(err: BaseException) -> str:
+    """One line for an OSError (h5py's carry a multi-line HDF5 message)."""
+    number = getattr(err, "errno", None)
+    if isinstance(number, int) and number > 0:
+        return f"[Errno {number}] {os.strerror(number)}"
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

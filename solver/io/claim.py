@@ -24,7 +24,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from solver.errors import InputError
+from solver.errors import InputError, describe
 
 LOCK = ".polarity.lock"
 SYSTEM = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -295,8 +295,6 @@ def claim(
         try:
             error = _claim(result, restart, overwrite, config)
         except OSError as err:
-            from solver.io.files import describe
-
             error = f"{_label(out)}: cannot write in it: {describe(err)}"
         if error is not None:
             result.release()

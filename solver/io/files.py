@@ -20,7 +20,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from solver.errors import InputError
+from solver.errors import InputError, describe
 from solver.version import __version__
 
 
@@ -57,15 +57,6 @@ class WriteError(Exception):
         super().__init__(f"cannot write {path}: {reason}")
         self.path = path
         self.reason = reason
-
-
-def describe(err: BaseException) -> str:
-    """One line for an OSError (h5py's carry a multi-line HDF5 message)."""
-    number = getattr(err, "errno", None)
-    if isinstance(number, int) and number > 0:
-        return f"[Errno {number}] {os.strerror(number)}"
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def on_root[T](comm: MPI.Comm, path: Path, action: Callable[[], T]) -> T | None:
