@@ -28,6 +28,7 @@ from solver.errors import InputError
 from solver.inspect.figure import label_of
 from solver.io.metrics import load_metrics
 from solver.io.results import (
+    Series,
     load_record,
     readout_species,
     reference_direction,
@@ -37,6 +38,31 @@ from solver.io.results import (
 __all__ = ["STATE_NAME", "write_state"]
 
 STATE_NAME = "polarity_view.py"
+
+
+def most_varying(series: Series) -> str:
+    """The field of ``series`` that varies most over the cell at the last output.
+
+    Its range relative to its mean is the largest: the one worth colouring the inside by.
+    """
+
+    def spread(name: str) -> float:
+        values = series.values(name)[1][-1]
+        mean = float(np.mean(np.abs(values)))
+        return float(np.ptp(values)) / mean if mean > 0 else 0.0
+
+    return max(sorted(series.fields), key=spread)
+
+
+def _range_at(series: Series, name: str, times: list[float]) -> list[float]:
+    """The range of ``name`` over the output ``times`` only.
+
+    The inside is coloured by how it varies at the pictured times, not by a transient
+    long gone.
+    """
+    at, values = series.values(name)
+    rows = [int(np.argmin(np.abs(at - t))) for t in times]
+    return [float(values[rows].min()), float(values[rows].max())]
 
 
 def write_state(
@@ -49,7 +75,7 @@ def write_state(
     """Write ``OUT/polarity_view.py`` and return its path.
 
     ``species``: membrane species to colour by (default: the first read-out species);
-    ``cytosol_species``: of the cytosol (default: the first); ``times`` (s): output
+    ``cytosol_species``: of the cytosol (default: the one that varies most); ``times`` (s): output
     times that pvbatch renders (default: the last); ``size``: pixels of the PNGs.
     """
     out = Path(out)
@@ -65,7 +91,7 @@ def write_state(
         raise InputError("--species", f"no membrane field {species!r} in {out} (fields: {known})")
     cyto = None
     if cytosol is not None and cytosol.fields:
-        cyto = cytosol_species or next(iter(cytosol.fields))
+        cyto = cytosol_species or most_varying(cytosol)
         if cyto not in cytosol.fields:
             known = ", ".join(sorted(cytosol.fields))
             raise InputError(
@@ -94,7 +120,7 @@ def write_state(
         "range": list(membrane.range(species)),
         "cytosol_species": cyto,
         "cytosol_label": label_of(record, cyto) if cyto else None,
-        "cytosol_range": list(cytosol.range(cyto)) if cyto and cytosol is not None else None,
+        "cytosol_range": _range_at(cytosol, cyto, chosen) if cyto and cytosol else None,
         "center": [float(v) for v in center],
         "radius": radius,
         "reference": ref.label,

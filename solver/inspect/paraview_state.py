@@ -20,11 +20,13 @@ from paraview.simple import (
     AnnotateTime,
     Clip,
     ColorBy,
+    Cone,
     CreateView,
     ExtractBlock,
     GetAnimationScene,
     GetColorTransferFunction,
     GetScalarBar,
+    Line,
     MergeBlocks,
     Render,
     SaveScreenshot,
@@ -32,6 +34,7 @@ from paraview.simple import (
     Show,
     Slice,
     Text,
+    Tube,
     Xdmf3ReaderT,
 )
 
@@ -101,27 +104,65 @@ def _unit(v):
     return [x / n for x in v]
 
 
+def _frame(direction):
+    """Unit vectors (d, up, s) of a 3-D view: the gradient, up, and the side s = d x up."""
+    d = _unit(direction)
+    up = [0.0, 0.0, 1.0] if abs(d[2]) < 0.9 else [0.0, 1.0, 0.0]
+    dot = sum(a * b for a, b in zip(up, d, strict=False))
+    up = _unit([a - dot * b for a, b in zip(up, d, strict=False)])
+    s = [d[1] * up[2] - d[2] * up[1], d[2] * up[0] - d[0] * up[2], d[0] * up[1] - d[1] * up[0]]
+    return d, up, s
+
+
 def camera(view, direction, side=1.0):
-    """Look at the cell along the gradient axis, from the front (side=1) or the back."""
+    """Point the camera: the gradient to the right (2-D), or at the cut face (3-D).
+
+    3-D: the cell seen from the side 20 degrees from above, the gradient to the right
+    (side=1) or, from the other side, to the left (side=-1).
+    """
     c, r = SETTINGS["center"], SETTINGS["radius"]
-    d = _unit([side * x for x in direction])
     if SETTINGS["dim"] == 2:
+        d = _unit(direction)
         view.CameraPosition = [c[0], c[1], c[2] + 4 * r]
-        view.CameraViewUp = [-d[1], d[0], 0.0]  # the gradient points to the right
+        view.CameraViewUp = [-d[1], d[0], 0.0]
     else:
-        up = [0.0, 0.0, 1.0] if abs(d[2]) < 0.9 else [0.0, 1.0, 0.0]
-        dot = sum(a * b for a, b in zip(up, d, strict=False))
-        up = _unit([a - dot * b for a, b in zip(up, d, strict=False)])
-        eye = _unit([0.866 * a + 0.5 * b for a, b in zip(d, up, strict=False)])  # 30 degrees above
-        view.CameraPosition = [c[i] + 4 * r * eye[i] for i in range(3)]
-        view.CameraViewUp = _unit([a - 0.5 * b for a, b in zip(up, eye, strict=False)])
+        d, up, s = _frame(direction)
+        eye = _unit([side * 0.94 * a + 0.34 * b for a, b in zip(s, up, strict=False)])
+        view.CameraPosition = [c[i] + 4.5 * r * eye[i] for i in range(3)]
+        view.CameraViewUp = up
     view.CameraFocalPoint = c
     view.CameraParallelProjection = SETTINGS["dim"] == 2
     view.ResetCamera(False)
 
 
+def _cutaway(view, source, direction, side, name):
+    """The half of `source` away from a camera on `side`, cut through the centre."""
+    _, _, s = _frame(direction)
+    half = Clip(registrationName=name, Input=source)
+    half.ClipType = "Plane"
+    half.ClipType.Origin = SETTINGS["center"]
+    half.ClipType.Normal = [side * x for x in s]
+    return half
+
+
+def _arrow(view, direction):
+    """An arrow above the cell along the gradient (a tube and a cone)."""
+    c, r = SETTINGS["center"], SETTINGS["radius"]
+    d, up, _ = _frame(direction)
+    base = [c[i] + 1.35 * r * up[i] - 0.7 * r * d[i] for i in range(3)]
+    tip = [base[i] + 1.2 * r * d[i] for i in range(3)]
+    shaft = Tube(registrationName="gradient shaft", Input=Line(Point1=base, Point2=tip))
+    shaft.Radius = 0.04 * r
+    head = Cone(registrationName="gradient head", Center=tip, Direction=d)
+    head.Height, head.Radius, head.Resolution = 0.3 * r, 0.12 * r, 24
+    for part in (shaft, head):
+        shown = Show(part, view)
+        shown.ColorArrayName = ["POINTS", ""]
+        shown.AmbientColor = shown.DiffuseColor = [0.3, 0.3, 0.3]
+
+
 def build():
-    """The scene: membrane by species, (clipped) cytosol, time annotation, camera."""
+    """The scene: membrane by species, cytosol by a species that varies, time, caption."""
     view = CreateView("RenderView")
     view.ViewSize = SETTINGS["size"]
     view.OrientationAxesVisibility = 1
@@ -132,56 +173,84 @@ def build():
     except AttributeError:
         pass
     SetActiveView(view)
-    species = SETTINGS["species"]
+    species, direction = SETTINGS["species"], SETTINGS["directions"][-1]
     membrane = field("membrane", species)
-    shown = membrane
-    if SETTINGS["cytosol_species"]:
-        name = SETTINGS["cytosol_species"]
-        cytosol = field("cytosol", name)
-        if SETTINGS["dim"] == 3:
-            up = [0.0, 0.0, 1.0] if abs(SETTINGS["directions"][-1][2]) < 0.9 else [0.0, 1.0, 0.0]
-            d = SETTINGS["directions"][-1]
-            dot = sum(a * b for a, b in zip(up, d, strict=False))
-            normal = _unit([a - dot * b for a, b in zip(up, d, strict=False)])
-            # the cut face of the clipped cell (a slice: no faces on top of the membrane)
-            cytosol = Slice(registrationName=name + " (cut face)", Input=cytosol)
-            cytosol.SliceType = "Plane"
-            cytosol.SliceType.Origin = SETTINGS["center"]
-            cytosol.SliceType.Normal = normal
-            shown = Clip(registrationName=species + " (clipped)", Input=membrane)
-            shown.ClipType = "Plane"
-            shown.ClipType.Origin = SETTINGS["center"]
-            shown.ClipType.Normal = normal
-        inside = Show(cytosol, view)
-        colour(
-            inside, view, name, SETTINGS["cytosol_label"], SETTINGS["cytosol_range"], "Cool to Warm"
-        )
-    outside = Show(shown, view)
-    colour(
-        outside, view, species, SETTINGS["species_label"], SETTINGS["range"], "Viridis (matplotlib)"
-    )
-    if SETTINGS["dim"] == 2:
-        outside.LineWidth = 6.0
-        outside.RenderLinesAsTubes = 1
-        outside.Position = [0.0, 0.0, 0.01 * SETTINGS["radius"]]  # above the cytosol
+    cytosol = field("cytosol", SETTINGS["cytosol_species"]) if SETTINGS["cytosol_species"] else None
+    views = {}
+    if SETTINGS["dim"] == 3:
+        for side in (1.0, -1.0):
+            parts = [(_cutaway(view, membrane, direction, side, f"{species} (cut)"), False)]
+            if cytosol is not None:  # the far half of the horizontal section
+                _, up, _ = _frame(direction)
+                section = Slice(registrationName="cytosol (section)", Input=cytosol)
+                section.SliceType = "Plane"
+                section.SliceType.Origin = SETTINGS["center"]
+                section.SliceType.Normal = up
+                cut = _cutaway(view, section, direction, side, "cytosol (half section)")
+                parts.append((cut, True))
+            views[side] = parts
+        _arrow(view, direction)
+    else:
+        views[1.0] = [(membrane, False)] + ([(cytosol, True)] if cytosol is not None else [])
+    shown = {}
+    for side, parts in views.items():
+        for source, inside in parts:
+            display = Show(source, view)
+            display.Ambient, display.Diffuse = 0.35, 0.75  # inner faces lit too
+            if inside:
+                name = SETTINGS["cytosol_species"]
+                colour(
+                    display,
+                    view,
+                    name,
+                    SETTINGS["cytosol_label"],
+                    SETTINGS["cytosol_range"],
+                    "Cool to Warm",
+                )
+            else:
+                colour(
+                    display,
+                    view,
+                    species,
+                    SETTINGS["species_label"],
+                    SETTINGS["range"],
+                    "Viridis (matplotlib)",
+                )
+                if SETTINGS["dim"] == 2:
+                    display.LineWidth = 6.0
+                    display.RenderLinesAsTubes = 1
+                    display.Position = [0.0, 0.0, 0.01 * SETTINGS["radius"]]  # above the cytosol
+            shown.setdefault(side, []).append(display)
     clock = AnnotateTime(registrationName="time")
     clock.Format = "t = {time:g} s"
     shown_clock = Show(clock, view)
     shown_clock.WindowLocation = "Upper Left Corner"
     shown_clock.Color = [0.0, 0.0, 0.0]
-    if SETTINGS["dim"] == 2:
-        where = "{} direction to the right".format(SETTINGS["reference"])
-    else:
-        where = "camera on the {} axis".format(SETTINGS["reference"])
     note = Text(registrationName="view")
-    note.Text = f"{species} on the membrane; {where}"
     shown_note = Show(note, view)
     shown_note.WindowLocation = "Lower Left Corner"
     shown_note.Color = [0.0, 0.0, 0.0]
     shown_note.FontSize = 14
     scene = GetAnimationScene()
     scene.UpdateAnimationUsingDataTimeSteps()
-    return view, scene
+    return {"view": view, "scene": scene, "shown": shown, "note": note}
+
+
+def arrange(state, side):
+    """Show the cutaway seen from `side` (3-D) and say what the picture shows."""
+    for s, displays in state["shown"].items():
+        for display in displays:
+            display.Visibility = 1 if s == side else 0
+    reference, species = SETTINGS["reference"], SETTINGS["species"]
+    if SETTINGS["dim"] == 2:
+        text = f"{species} on the membrane; the {reference} direction points to the right"
+    else:
+        where = "right" if side > 0 else "left"
+        inside = SETTINGS["cytosol_species"]
+        text = f"{species} on the far half of the membrane; the {reference} (arrow) points "
+        text += where + (f"; {inside} on the horizontal section" if inside else "")
+    state["note"].Text = text
+    camera(state["view"], SETTINGS["directions"][-1], side)
 
 
 def show_time(view, scene, t):
@@ -190,8 +259,9 @@ def show_time(view, scene, t):
     view.ViewTime = t
 
 
-def render(view, scene):
-    """One PNG per chosen time (3-D: front and back) in figures/; returns the paths."""
+def render(state):
+    """One PNG per chosen time (3-D: the cutaway from both sides) in figures/."""
+    view, scene = state["view"], state["scene"]
     folder = os.path.join(HERE, "figures")
     if not os.path.isdir(folder):
         os.makedirs(folder)
@@ -200,11 +270,11 @@ def render(view, scene):
     for t, direction in zip(SETTINGS["times"], SETTINGS["directions"], strict=False):
         show_time(view, scene, t)
         for side, sign in sides:
+            arrange(state, sign)
             camera(view, direction, sign)
             Render(view)
-            path = os.path.join(
-                folder, "paraview_{}_{}_t{:g}.png".format(SETTINGS["species"], side, t)
-            )
+            name = f"paraview_{SETTINGS['species']}_{side}_t{t:g}.png"
+            path = os.path.join(folder, name)
             SaveScreenshot(path, view, ImageResolution=SETTINGS["size"])
             written.append(path)
     return written
@@ -215,11 +285,11 @@ def _batch():
     return module.GetProcessModule().GetProcessType() == module.PROCESS_BATCH
 
 
-VIEW, SCENE = build()
-show_time(VIEW, SCENE, SETTINGS["times"][-1])
-camera(VIEW, SETTINGS["directions"][-1])
+STATE = build()
+show_time(STATE["view"], STATE["scene"], SETTINGS["times"][-1])
+arrange(STATE, 1.0)
 if _batch() or "--png" in sys.argv:
-    for written in render(VIEW, SCENE):
+    for written in render(STATE):
         print(written)
 else:
-    Render(VIEW)
+    Render(STATE["view"])
