@@ -107,8 +107,8 @@ bench: venv
 lint: venv
 	@[ -x "$(BIN)/ruff" ] && [ -x "$(BIN)/mypy" ] || "$(BIN)/python" -m pip install --progress-bar off ruff mypy
 	@rc=0; \
-	echo "==> ruff check (with docstring rules on solver/)"; "$(BIN)/ruff" check . || rc=1; \
-	echo "==> ruff format --check"; "$(BIN)/ruff" format --check solver tests benchmarks meshes || rc=1; \
+	echo "==> ruff check (with docstring rules on solver/)"; "$(BIN)/ruff" check --no-cache . || rc=1; \
+	echo "==> ruff format --check"; "$(BIN)/ruff" format --no-cache --check solver tests benchmarks meshes || rc=1; \
 	echo "==> mypy (solver/)"; "$(BIN)/mypy" || rc=1; \
 	exit $$rc
 

@@ -87,7 +87,7 @@ def measures(shape: str, lengths: Mapping[str, float | tuple[float, ...]]) -> tu
     if shape == "capsule":
         core = max(scalar("length") - 2 * r, 0.0)
         return (
-            math.pi * r * r * core + 4 / 3 * math.pi * r** 3,
+            math.pi * r * r * core + 4 / 3 * math.pi * r**3,
             2 * math.pi * r * core + 4 * math.pi * r * r,
         )
     # spread: a half-ellipsoid dome (dome_radius, dome_radius, height) on a lamella
