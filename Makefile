@@ -104,8 +104,11 @@ test: venv
 bench: venv
 	"$(BIN)/python" benchmarks/run.py
 
+# Pinned: a new release may format or type-check differently.
+LINT_TOOLS := ruff==0.17.6 mypy==2.4.1
+
 lint: venv
-	@[ -x "$(BIN)/ruff" ] && [ -x "$(BIN)/mypy" ] || "$(BIN)/python" -m pip install --progress-bar off ruff mypy
+	@"$(BIN)/python" -m pip install --quiet --progress-bar off $(LINT_TOOLS)
 	@rc=0; \
 	echo "==> ruff check (with docstring rules on solver/)"; "$(BIN)/ruff" check --no-cache . || rc=1; \
 	echo "==> ruff format --check"; "$(BIN)/ruff" format --no-cache --check solver tests benchmarks meshes || rc=1; \
