@@ -138,7 +138,11 @@ def read_series(path: Path) -> Series:
     except ET.ParseError as err:
         raise InputError(str(path), f"not a readable XDMF file: {err}") from None
     domain = root.find("Domain")
-    mesh = None if domain is None else domain.find("Grid[@GridType='Uniform']")
+    mesh = None
+    if domain is not None:  # a mesh grid beside the series (older outputs), or its first step
+        mesh = domain.find("Grid[@GridType='Uniform']")
+        if mesh is None:
+            mesh = domain.find("Grid[@GridType='Collection']/Grid[@GridType='Uniform']")
     if domain is None or mesh is None:
         raise InputError(str(path), "no mesh grid")
 

@@ -148,29 +148,30 @@ class SeriesWriter:
         assert lay.cells is not None  # the index is written on the root, which has the cells
         nodes, (cells, per_cell) = lay.size, lay.cells.shape
         mesh_h5 = self.mesh_file.name
+        mesh = [
+            f'        <Topology TopologyType="{_TOPOLOGY[lay.cell_name]}" '
+            f'NumberOfElements="{cells}" NodesPerElement="{per_cell}">',
+            f'          <DataItem Dimensions="{cells} {per_cell}" NumberType="Int" Precision="8" '
+            f'Format="HDF">{mesh_h5}:/Mesh/topology</DataItem>',
+            "        </Topology>",
+            f'        <Geometry GeometryType="{_GEOMETRY[lay.gdim]}">',
+            f'          <DataItem Dimensions="{nodes} {lay.gdim}" NumberType="Float" Precision="8" '
+            f'Format="HDF">{mesh_h5}:/Mesh/geometry</DataItem>',
+            "        </Geometry>",
+        ]
+        # every time step carries its mesh (the same HDF5 datasets): no mesh-only grid
+        # beside the series, which ParaView's legacy reader would show as an extra block
         lines = [
             '<?xml version="1.0"?>',
             f'<Xdmf Version="3.0" xmlns:xi="{XINCLUDE}">',
             "  <Domain>",
-            '    <Grid Name="mesh" GridType="Uniform">',
-            f'      <Topology TopologyType="{_TOPOLOGY[lay.cell_name]}" '
-            f'NumberOfElements="{cells}" NodesPerElement="{per_cell}">',
-            f'        <DataItem Dimensions="{cells} {per_cell}" NumberType="Int" Precision="8" '
-            f'Format="HDF">{mesh_h5}:/Mesh/topology</DataItem>',
-            "      </Topology>",
-            f'      <Geometry GeometryType="{_GEOMETRY[lay.gdim]}">',
-            f'        <DataItem Dimensions="{nodes} {lay.gdim}" NumberType="Float" Precision="8" '
-            f'Format="HDF">{mesh_h5}:/Mesh/geometry</DataItem>',
-            "      </Geometry>",
-            "    </Grid>",
             f'    <Grid Name="{self.stem.name}" GridType="Collection" CollectionType="Temporal">',
         ]
         for number, t in self.state.entries:
             data = f"{self.folder.name}/{self._data_name(number)}"
             lines += [
                 f'      <Grid Name="{self.stem.name}" GridType="Uniform">',
-                "        <xi:include xpointer=\"xpointer(/Xdmf/Domain/Grid[@Name='mesh']"
-                '/*[self::Topology or self::Geometry])" />',
+                *mesh,
                 f'        <Time Value="{t!r}" />',
             ]
             for f in self.fields:
