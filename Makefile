@@ -70,11 +70,13 @@ $(STAMP): pyproject.toml
 	fi; \
 	if ! "$(BIN)/python" -c 'import sys, pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (23, 1))' 2>/dev/null; then \
 	  echo "==> upgrading pip in $(VENV)"; \
-	  "$(BIN)/python" -m pip install --upgrade pip; \
+	  "$(BIN)/python" -m pip install --quiet --upgrade pip; \
 	fi; \
-	echo "==> installing polarity-solver[$(EXTRAS)] into $(VENV)"; \
+	echo "==> installing polarity-solver[$(EXTRAS)] into $(VENV) (log: $(VENV)/install.log)"; \
 	start=$$SECONDS; \
-	"$(BIN)/python" -m pip install --progress-bar off -e ".[$(EXTRAS)]"; \
+	if ! "$(BIN)/python" -m pip install --progress-bar off -e ".[$(EXTRAS)]" > "$(VENV)/install.log" 2>&1; then \
+	  cat "$(VENV)/install.log" >&2; echo "error: pip install failed (log above)" >&2; exit 1; \
+	fi; \
 	echo "==> $(VENV) ready ($$((SECONDS - start)) s install)"; \
 	touch "$@"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mpi4py import MPI
 
@@ -105,19 +106,8 @@ def check_command(args: argparse.Namespace) -> int:
         unknowns += n * mesh.geometry.index_map().size_global
     mesh_lines = report(tagged).lines()
     say(f"{cfg.source}: valid")
-    say("species (compartment, D in um^2/s, initial in uM or uM*um):")
-    for s in model.species.values():
-        initial = s.initial if isinstance(s.initial, float) else s.initial.text
-        say(f"  {s.name:<12} {s.compartment.value:<9} D = {s.D:<10g} initial = {initial}")
-    say("reactions (location, equation, rate in uM/s or uM*um/s):")
-    for r in model.reactions.values():
-        left = " + ".join(_term(n, k) for n, k in r.reactants.items())
-        right = " + ".join(_term(n, k) for n, k in r.products.items())
-        say(f"  {r.name:<12} {r.location.value:<9} {left} -> {right}   rate = {r.rate.text}")
-    if model.parameters:
-        say("parameters (solver units):")
-        for k, v in model.parameters.items():
-            say(f"  {k:<12} {v:g}")
+    for line in _model_lines(cfg):
+        say(line)
     pools = model.conserved_pools()
     if pools:
         say("conserved pools: " + ", ".join(p.name for p in pools))
@@ -126,6 +116,43 @@ def check_command(args: argparse.Namespace) -> int:
         say(line)
     say(f"unknowns: {unknowns}")
     return EXIT_OK
+
+
+def _model_lines(cfg: Any) -> list[str]:
+    """Species, reactions and parameters of ``polarity check``, in aligned columns."""
+    model = cfg.model
+    lines = ["species (compartment, D in um^2/s, initial in uM or uM*um):"]
+    width = max(len(n) for n in model.species)
+    for s in model.species.values():
+        initial = s.initial if isinstance(s.initial, float) else s.initial.text
+        lines.append(
+            f"  {s.name:<{width}}  {s.compartment.value:<9} D = {s.D:<8g} initial = {initial}"
+        )
+    if model.reactions:
+        lines.append("reactions (where, equation, rate in uM/s or uM*um/s):")
+        width = max(len(n) for n in model.reactions)
+        equations = {
+            r.name: " + ".join(_term(n, k) for n, k in r.reactants.items())
+            + " -> "
+            + " + ".join(_term(n, k) for n, k in r.products.items())
+            for r in model.reactions.values()
+        }
+        eq_width = max(len(e.strip()) for e in equations.values())
+        for r in model.reactions.values():
+            equation = equations[r.name].strip()
+            lines.append(
+                f"  {r.name:<{width}}  {r.location.value:<9} {equation:<{eq_width}}"
+                f"   rate = {r.rate.text}"
+            )
+    if model.parameters:
+        lines.append("parameters (value in solver units: um, s, uM, uM*um; as given):")
+        given = cfg.document.get("parameters", {})
+        width = max(len(n) for n in model.parameters)
+        for k, v in model.parameters.items():
+            text = given.get(k, "")
+            shown = f"{text!r}" if isinstance(text, str) else ""
+            lines.append(f"  {k:<{width}}  {v:<12g} {shown}".rstrip())
+    return lines
 
 
 def _term(name: str, n: int) -> str:

@@ -16,6 +16,14 @@ from solver.io.metrics import load_metrics
 from solver.io.results import load_record
 
 READOUTS = ("PI", "angle", "FB", "loggain", "cap_fraction")
+#: one line per read-out column of the table (definitions: docs/models.md, Polarity read-outs)
+LEGEND = (
+    "PI: polarisation index |∫u ν|/∫u (0 uniform; higher: more at one pole)",
+    "angle: between the front direction and the gradient, in degrees (180: a back species)",
+    "FB: mean over the front cap / mean over the back cap (caps of {cap}° about ±gradient)",
+    "loggain: ln FB / ln FB of the receptor occupancy (> 1: the signal is amplified)",
+    "cap_fraction: share of the membrane where u is above its mid-range",
+)
 
 
 def _finite(value: Any) -> float | None:
@@ -25,6 +33,20 @@ def _finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def _drift(values: Any) -> float | None:
+    """Largest relative change of a pool from its first value (None if it starts at 0)."""
+    first = float(values[0])
+    if first == 0 or not math.isfinite(first):
+        return None
+    return _finite(float(max(abs(float(v) - first) for v in values)) / abs(first))
+
+
+def _cap_angle(config: Any) -> float:
+    table = config.get("metrics", {}) if isinstance(config, dict) else {}
+    angle = table.get("cap_angle", 15.0) if isinstance(table, dict) else 15.0
+    return float(angle) if isinstance(angle, int | float) else 15.0
 
 
 def summarize(out: Path) -> dict[str, Any]:
@@ -72,6 +94,7 @@ def summarize(out: Path) -> dict[str, Any]:
         },
         "final": None,
         "milestones": record.get("milestones", {}),
+        "cap_angle": _cap_angle(config),
     }
     final = {k: v[-1] for k, v in metrics.items() if len(v)} or dict(record.get("final") or {})
     if final:
@@ -91,6 +114,11 @@ def summarize(out: Path) -> dict[str, Any]:
                 k.removeprefix("pool_"): _finite(v)
                 for k, v in final.items()
                 if k.startswith("pool_")
+            },
+            "pool_drift": {
+                k.removeprefix("pool_"): _drift(v)
+                for k, v in metrics.items()
+                if k.startswith("pool_") and len(v)
             },
             "correlations": {
                 k.removeprefix("corr_"): _finite(v)
@@ -158,10 +186,17 @@ def format_summary(s: dict[str, Any]) -> list[str]:
                 + f"{name:<10}"
                 + "".join(f"{v:>14.4g}" if v is not None else f"{'-':>14}" for v in cells)
             )
+    if final["readouts"]:
+        cap = f"{s.get('cap_angle', 15.0):g}"
+        lines += ["  " + line.format(cap=cap) for line in LEGEND]
+    drift = final.get("pool_drift", {})
     for group, prefix in (("totals", "total_"), ("pools", "pool_"), ("correlations", "corr_")):
         for key, value in final[group].items():
-            shown = f"{value:.10g}" if value is not None else "-"
-            lines.append(f"  {prefix + key:<32} {shown}")
+            shown = f"{value:.6g}" if value is not None else "-"
+            line = f"  {prefix + key:<32} {shown:>12}"
+            if group == "pools" and drift.get(key) is not None:
+                line += f"   (largest relative change since t = 0: {drift[key]:.1e})"
+            lines.append(line)
     for name, marks in (s["milestones"] or {}).items():
         lines.append(
             f"  PI of {name}: "
