@@ -7,6 +7,9 @@ c + m, so every run can be checked for mass as well as for its outputs.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 _EXCHANGE_DISK = """
 [mesh]
 shape = "disk"
@@ -99,3 +102,18 @@ def exchange_file(
     """The same exchange on a mesh file (``mesh``: its path as the run file gives it),
     backward Euler with steps and outputs of 0.01 s to ``end``."""
     return _EXCHANGE_FILE.format(mesh=mesh, end=end, D=D, c0=c0, m0=m0)
+
+
+def mount_tmpfs(folder: Path, options: str) -> str | None:
+    """Mount a tmpfs with ``options`` (e.g. ``"size=400k"``, ``"ro,size=64k"``) on
+    ``folder``: None, or why it cannot be done (not root, no mount command)."""
+    try:
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"cannot run mount: {err}"
+    return None if proc.returncode == 0 else f"mount failed: {proc.stderr.strip()}"

@@ -19,7 +19,7 @@ import pytest
 
 from solver import cli
 from solver.errors import InputError
-from tests.cases import exchange_disk
+from tests.cases import exchange_disk, mount_tmpfs
 
 WORLD = MPI.COMM_WORLD
 
@@ -101,26 +101,12 @@ def test_unwritable_folder_is_refused_and_what_was_created_removed(
     assert not (tmp_shared / "new").exists()
 
 
-def _mount_readonly(folder: Path) -> str | None:
-    """Mount a read-only tmpfs on ``folder``: None, or why it cannot be done."""
-    try:
-        proc = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"cannot run mount: {err}"
-    return None if proc.returncode == 0 else f"mount failed: {proc.stderr.strip()}"
-
-
 @pytest.mark.serial  # mounts a filesystem
 def test_read_only_filesystem(tmp_path, capsys, no_setup):
     cfg = _write(tmp_path, "config.toml", exchange_disk())
     ro = tmp_path / "ro"
     ro.mkdir()
-    why = _mount_readonly(ro)
+    why = mount_tmpfs(ro, "ro,size=64k")
     if why:
         pytest.skip(f"no read-only filesystem to test on ({why})")
     try:

@@ -25,7 +25,7 @@ import pytest
 from solver import cli
 from solver.io import checkpoint, files, metrics, series
 from solver.io.metrics import load_metrics
-from tests.cases import exchange_disk
+from tests.cases import exchange_disk, mount_tmpfs
 
 WORLD = MPI.COMM_WORLD
 RUN_FILE = exchange_disk(end="0.5 s", dt="0.05 s", every="0.1 s")
@@ -154,25 +154,12 @@ def test_a_full_disk_fails_the_run_cleanly_and_restart_completes_it(
     assert text.count("<Time ") == 6
 
 
-def _mount(folder: Path, size: str) -> str | None:
-    try:
-        proc = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"cannot run mount: {err}"
-    return None if proc.returncode == 0 else f"mount failed: {proc.stderr.strip()}"
-
-
 @pytest.mark.serial  # mounts a filesystem
 def test_a_real_full_filesystem(tmp_path, capsys):
     """A 400 kB tmpfs fills up during the run; made larger, the run is continued."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    why = _mount(disk, "400k")
+    why = mount_tmpfs(disk, "size=400k")
     if why:
         pytest.skip(f"cannot mount a small tmpfs to fill ({why})")
     try:
