@@ -6,10 +6,13 @@ podman, minutes and gigabytes); these checks are the cheap part, run by ``make t
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,16 +65,98 @@ def test_package_with_the_wheel_extra_and_forms_precompiled(text):
     assert any('pip install ".[dolfinx]"' in line for line in lines)
     env = " ".join(line for line in lines if line.startswith("ENV "))
     assert "XDG_CACHE_HOME=/opt/polarity/cache" in env
-    precompile = [i for i, line in enumerate(lines) if "tools/precompile-forms" in line]
+    precompile = [i for i, line in enumerate(lines) if "polarity run" in line]
     user = next(i for i, line in enumerate(lines) if line.startswith("USER "))
     assert precompile and precompile[-1] < user and "runs/*/config.toml" in lines[precompile[-1]]
+    assert 'chmod -R a+rwX "$XDG_CACHE_HOME"' in lines[precompile[-1]]
 
 
-def test_non_root_user_and_polarity_entry_point(text):
+def test_non_root_user_and_the_entry_point(text):
     lines = _instructions(text)
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("0", "root")
-    assert lines[-2] == 'ENTRYPOINT ["polarity"]'
+    assert lines[-2] == 'ENTRYPOINT ["polarity-container"]'
+    assert lines[-1] == 'CMD ["--help"]'
+
+
+def _entry_point(text: str) -> str:
+    return "".join(line[2:] + "\n" for line in text.splitlines() if line.startswith("#>"))
+
+
+def test_entry_point_script_parses(text, tmp_path):
+    script = tmp_path / "polarity-container"
+    script.write_text(_entry_point(text))
+    subprocess.run(["sh", "-n", str(script)], check=True)
+    assert any("sed -n 's/^#>//p' /tmp/Dockerfile" in line for line in _instructions(text))
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "!Dockerfile" in ignored  # the build reads the entry point from it
+
+
+def test_entry_point_knows_every_polarity_command(text):
+    """Its list tells polarity's commands from programs of the image (mpiexec, bash)."""
+    listed = re.search(r'^#>commands=" ([a-z ]+) "', text, re.M)
+    assert listed, "no commands= line in the entry point"
+    from solver.cli import app
+
+    [sub] = [a for a in app.parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = set(sub.choices)
+    assert commands and set(listed.group(1).split()) == commands
+
+
+def _run_as(uid: int, gid: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv")
+def test_entry_point_hint_for_a_folder_of_another_user(text):
+    """The one-line refusal with the --user hint, outside any container.
+
+    The check wants the folder on a mount other than /, as a bind mount is; the test's
+    folder need not be, so the script's mount test is bypassed here.
+    """
+    if os.getuid() != 0:
+        pytest.skip("needs root to act as two users")
+    with tempfile.TemporaryDirectory(prefix="polarity-entry-") as folder:
+        Path(folder).chmod(0o755)  # pytest's tmp_path is root's alone
+        _hint_checks(text, Path(folder))
+
+
+def _hint_checks(text: str, tmp_path: Path) -> None:
+    script = tmp_path / "polarity-container"
+    script.write_text(_entry_point(text).replace('"$(stat -c %m -- "$folder")" != /', "true"))
+    script.chmod(0o755)
+    work = tmp_path / "work"
+    (work / "runs" / "case").mkdir(parents=True)
+    (work / "runs" / "case" / "config.toml").write_text("[time]\n")
+    for path in (work, *work.rglob("*")):
+        os.chown(path, 4242, 4242)
+    bin_dir = tmp_path / "bin"  # a stand-in polarity: says it ran
+    bin_dir.mkdir()
+    (bin_dir / "polarity").write_text("#!/bin/sh\necho polarity \"$@\"\n")
+    (bin_dir / "polarity").chmod(0o755)
+    env_path = f"PATH={bin_dir}:/usr/bin:/bin"
+    for args in (
+        ["run", "runs/case/config.toml", "-o", "out"],
+        ["run", "runs/case/config.toml"],
+        ["mpiexec", "-n", "2", "polarity", "run", "runs/case/config.toml", "--out=out"],
+    ):
+        if args[0] == "mpiexec":
+            (bin_dir / "mpiexec").write_text('#!/bin/sh\necho mpiexec "$@"\n')
+            (bin_dir / "mpiexec").chmod(0o755)
+        done = _run_as(10001, 10001, "env", env_path, str(script), *args, cwd=work)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stdout == "", (args, done.stdout)
+        [line] = done.stderr.splitlines()
+        assert line.startswith("error: cannot write in ") and "uid 4242" in line, line
+        assert '--user "$(id -u):$(id -g)"' in line and "--userns=keep-id" in line, line
+        mine = _run_as(4242, 4242, "env", env_path, str(script), *args, cwd=work)
+        ran = args if args[0] == "mpiexec" else ["polarity", *args]
+        assert mine.returncode == 0 and mine.stdout.split() == ran, mine
 
 
 def test_ca_bundle_only_as_a_build_secret(text):
@@ -83,3 +168,13 @@ def test_ca_bundle_only_as_a_build_secret(text):
 
 def test_docker_test_script_parses():
     subprocess.run(["bash", "-n", str(ROOT / "tools" / "docker-test")], check=True)
+
+
+def test_documented_commands_are_the_tested_ones():
+    """tools/docker-test runs the commands of docs/containers.md, as written there."""
+    script = (ROOT / "tools" / "docker-test").read_text()
+    docs = re.sub(r"\\\n *", "", (ROOT / "docs" / "containers.md").read_text()).splitlines()
+    tested = re.findall(r"^    [A-Z]+='(docker run [^']+)'$", script, re.M)
+    assert len(tested) >= 4, tested
+    for command in tested:
+        assert command in docs, command
