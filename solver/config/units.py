@@ -14,11 +14,23 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from fractions import Fraction
 from typing import Any
 
 import pint
 
-__all__ = ["DIMENSIONS", "UnitError", "describe", "solver_unit_of", "to_solver_units", "ureg"]
+from solver.model.dimensions import Dim, unit_text
+
+__all__ = [
+    "DIMENSIONS",
+    "UnitError",
+    "describe",
+    "dimension_of",
+    "read_unit",
+    "solver_unit_of",
+    "to_solver_units",
+    "ureg",
+]
 
 _MOLECULE_WORDS = re.compile(r"\b(?:molecules?|particles?)\b")
 
@@ -108,15 +120,83 @@ class UnitError(ValueError):
 
 
 def describe(expect: str) -> str:
-    """Words for a named expectation, e.g. "a diffusivity (length²/time, e.g. '0.1 um^2/s')"."""
+    """Words for a named expectation, e.g. "a diffusivity (length²/time, e.g. '0.1 um^2/s')".
+
+    ``expect`` may also be a dimension in pint's notation (``"[substance]/[length]**3"``):
+    "a value in uM".
+    """
+    if expect not in DIMENSIONS and expect.startswith("["):
+        return f"a value in {solver_unit_of(expect)}"
     noun, words, example = _DESCRIPTIONS[_check_name(expect)]
     return f"{noun} ({words}, e.g. '{example}')"
 
 
 def _check_name(expect: str) -> str:
-    if expect not in DIMENSIONS:
+    if expect not in DIMENSIONS and not expect.startswith("["):
         raise ValueError(f"unknown dimension name {expect!r}; known: {', '.join(DIMENSIONS)}")
     return expect
+
+
+def _dimensionality(expect: str) -> Any:
+    return ureg.get_dimensionality(DIMENSIONS.get(expect, expect))
+
+
+def pint_dimension(dim: Dim) -> str:
+    """``dim`` in pint's notation (``"[substance]**1*[length]**-2"``; ``"[]"``), for ``expect``."""
+    parts = [
+        f"{base}**{e}"
+        for base, e in zip(_BASE, (dim.amount, dim.length, dim.time), strict=True)
+        if e
+    ]
+    return "*".join(parts) or "[]"
+
+
+def _dim_of(dimensionality: Any, shown: str) -> Dim:
+    powers = _exponents(dimensionality, shown)
+    return Dim(
+        *(
+            Fraction(powers[b]).limit_denominator(1000)
+            for b in ("[substance]", "[length]", "[time]")
+        )
+    )
+
+
+def dimension_of(value: str | float | int) -> Dim | None:
+    """The dimension of a run-file value: None for a bare number (no declared unit).
+
+    ``value`` has already been read by :func:`to_solver_units` (it is valid).
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        float(text)
+        return None
+    except ValueError:
+        pass
+    return _dim_of(_quantity(text).dimensionality, text)
+
+
+def read_unit(text: str) -> tuple[Dim, str, float]:
+    """A unit (``"uM"``, ``"1"``, ``"molecule/um^2"``), read.
+
+    Returns its dimension, its solver unit, and how many of the solver unit one of it
+    is (1 for ``"nmol/m^2"`` = µM·µm, 0.00166 for ``"molecule/um^2"``).
+
+    Raises:
+        UnitError: ``text`` is no unit the solver knows.
+    """
+    shown = text.strip()
+    if not shown:
+        raise UnitError("empty unit: expected a unit such as 'uM', 'uM*um' or '1'")
+    check_text(shown)
+    one = "1" if shown == "1" else f"1 {shown}"
+    try:
+        quantity = _quantity(one)
+    except UnitError:
+        raise UnitError(f"cannot read '{shown}' as a unit") from None
+    dim = _dim_of(quantity.dimensionality, shown)
+    return dim, unit_text(dim), to_solver_units(one)
 
 
 def _name_of(dimensionality: Any) -> str:
@@ -254,7 +334,7 @@ def to_solver_units(
         pass  # not a bare number: read the units
     quantity = _quantity(text)
     given = quantity.dimensionality
-    if expect is not None and given != ureg.get_dimensionality(DIMENSIONS[expect]):
+    if expect is not None and given != _dimensionality(expect):
         raise UnitError(f"expected {describe(expect)}, got '{text}' ({_name_of(given)})")
     powers = _exponents(given, text)
     target = ureg.Unit("dimensionless")

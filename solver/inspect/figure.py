@@ -1,13 +1,16 @@
 """What every figure of ``polarity plot`` shares: sizes, formats, labels and units.
 
 Figures have a fixed size in pixels (:data:`SIZES`) and are written as PNG, and as
-vector graphics (PDF, SVG) on request. Labels name a field with its unit (µM for
-cytosol species, µM·µm for membrane surface densities, none for dimensionless ones).
+vector graphics (PDF, SVG) on request. Labels name a field, with its description
+when the run file gives one, and its unit: the species' declared unit, else µM for
+cytosol species and µM·µm for membrane surface densities; none for dimensionless ones
+(``"PIP3 (P), µM"``, ``"Rac-GTP (Rac_m), µM·µm"``, ``"local excitor (E)"``, ``"c (µM)"``).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +29,7 @@ SIZES = {
 #: the formats ``--format`` takes; PNG always works, the others are vector graphics
 FORMATS = ("png", "pdf", "svg")
 UNITS = {"uM": "µM", "uM*um": "µM·µm", "1": ""}
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 def require(module: str) -> ModuleType:
@@ -38,12 +42,20 @@ def require(module: str) -> ModuleType:
         ) from None
 
 
+def pretty(unit: str) -> str:
+    """An ASCII unit of run.json as it is printed: ``uM*um**2/s`` -> ``µM·µm²/s``; "1" -> ""."""
+    if unit in UNITS:
+        return UNITS[unit]
+    text = unit.replace("uM", "µM").replace("um", "µm").replace("*", "·")
+    text = re.sub(r"·?·(-?\d+)", lambda m: m.group(1).translate(_SUPERSCRIPTS), text)
+    return re.sub(r"\^(-?\d+)", lambda m: m.group(1).translate(_SUPERSCRIPTS), text)
+
+
 def units_of(record: dict[str, Any], name: str) -> str:
-    """Display units of an output field: µM, µM·µm, or "" for a dimensionless one."""
+    """Display units of an output field: µM, µM·µm, a declared unit, or "" if dimensionless."""
     fields = record.get("fields", {})
     if name in fields:
-        unit = fields[name].get("units", "?")
-        return UNITS.get(unit, unit)
+        return pretty(str(fields[name].get("units", "?")))
     species = record.get("resolved", {}).get("species", {})
     if name in species:
         return "µM" if species[name].get("compartment") == "cytosol" else "µM·µm"
@@ -51,8 +63,11 @@ def units_of(record: dict[str, Any], name: str) -> str:
 
 
 def label_of(record: dict[str, Any], name: str) -> str:
-    """``name (unit)``, or ``name`` for a dimensionless field."""
+    """``"PIP3 (P), µM"`` with a description, else ``"P (µM)"``; no unit if dimensionless."""
     unit = units_of(record, name)
+    described = record.get("fields", {}).get(name, {}).get("label")
+    if described and described != name:
+        return f"{described}, {unit}" if unit else str(described)
     return f"{name} ({unit})" if unit else name
 
 

@@ -3,44 +3,80 @@
 :func:`field_table` describes every function written to the series of each
 compartment; the series writer (:mod:`solver.io.series`) stores each description as
 attributes of its field (``units``, ``description``, ``compartment``) when it writes
-the file, and the run writes the table to ``run.json`` under ``fields``. Units are
-in the solver's system: µm, s, µM (cytosol species), µM·µm
-(membrane surface densities; 1 µM·µm = 602.214 molecules/µm²); ``"1"`` is
-dimensionless. Unit strings are ASCII, as in run.json (``uM*um``).
+the file, and the run writes the table to ``run.json`` under ``fields``. A species'
+units are those its run file declares (``[species.X] unit``), else its compartment's:
+µM (cytosol), µM·µm (membrane surface densities; 1 µM·µm = 602.214 molecules/µm²);
+``"1"`` is dimensionless. Unit strings are ASCII, as in run.json (``uM*um``). A
+species' ``description`` (``"PIP3"``) starts its description and makes its ``label``
+(``"PIP3 (P)"``, what figures print before the unit); ``total_units`` are those of
+its ``total_X`` column of ``metrics.csv``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from solver.model.model import Compartment, Model
+from solver.model.model import SPECIES_UNITS as _DEFAULT_UNITS
+from solver.model.model import Compartment, Model, Species
 
-__all__ = ["field_table"]
+__all__ = ["field_table", "label", "total_units"]
 
-SPECIES_UNITS = {"cytosol": "uM", "membrane": "uM*um"}
+SPECIES_UNITS = {c.value: u for c, u in _DEFAULT_UNITS.items()}
 LENGTH_UNITS = "um"
 TIME_UNITS = "s"
 
 
-def field_table(model: Model, derived_names: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``{name: {"compartment", "units", "description"}}`` of every output field.
+def _what(s: Species) -> str:
+    """What the numbers of ``s`` are, from its compartment and unit."""
+    where = s.compartment.value
+    if s.units == "1":
+        return f"dimensionless {where} species {s.name}"
+    if s.units == "uM" and s.compartment == Compartment.MEMBRANE:
+        return f"membrane species {s.name} as a concentration (volume-equivalent), not a density"
+    if s.units == "uM":
+        return f"concentration of cytosol species {s.name}"
+    if s.compartment == Compartment.MEMBRANE:
+        return f"surface density of membrane species {s.name} (1 uM*um = 602.214 molecules/um^2)"
+    return f"{where} species {s.name} in {s.units}"
 
-    ``derived_names`` are the extra membrane fields (stimuli sampled on the
-    membrane: ``<stimulus>`` in µM and ``<stimulus>_occupancy``, dimensionless).
+
+def label(s: Species) -> str:
+    """The species in a few words: ``"PIP3 (P)"``, or its name without a description."""
+    return f"{s.description} ({s.name})" if s.description else s.name
+
+
+def total_units(s: Species, dim: int = 3) -> str:
+    """Units of ``total_X`` (the integral of ``s`` over its compartment) in ``dim``-D."""
+    measure = dim - (s.compartment == Compartment.MEMBRANE)
+    area = "um" if measure == 1 else f"um^{measure}"
+    if s.units == "1":
+        return area
+    if s.units == "uM*um":
+        return f"uM*um^{measure + 1}"
+    return f"{s.units}*{area}"
+
+
+def field_table(
+    model: Model, derived_names: Iterable[str], dim: int = 3
+) -> dict[str, dict[str, str]]:
+    """``{name: {"compartment", "units", "description", ...}}`` of every output field.
+
+    Species also have ``label`` (``"PIP3 (P)"``) and ``total_units`` (of ``total_X``
+    in a ``dim``-D cell). ``derived_names`` are the extra membrane fields (stimuli
+    sampled on the membrane: ``<stimulus>`` in µM and ``<stimulus>_occupancy``,
+    dimensionless).
     """
     table: dict[str, dict[str, str]] = {}
     for s in model.species.values():
-        where = s.compartment.value
-        if s.compartment == Compartment.CYTOSOL:
-            what = f"concentration of cytosol species {s.name}"
-        else:
-            what = (
-                f"surface density of membrane species {s.name} (1 uM*um = 602.214 molecules/um^2)"
-            )
+        what = _what(s)
+        if s.description:
+            what = f"{s.description}: {what}"
         table[s.name] = {
-            "compartment": where,
-            "units": SPECIES_UNITS[where],
+            "compartment": s.compartment.value,
+            "units": s.units,
             "description": what + (f"; D = {s.D:g} um^2/s" if s.D else "; no diffusion"),
+            "label": label(s),
+            "total_units": total_units(s, dim),
         }
     for name in derived_names:
         base = name.removesuffix("_occupancy")

@@ -33,13 +33,19 @@ class Compartment(enum.StrEnum):
     MEMBRANE = "membrane"
 
 
+#: the unit of a species' numbers unless it declares one: µM in the cytosol, µM·µm
+#: (a surface density) on the membrane
+SPECIES_UNITS = {Compartment.CYTOSOL: "uM", Compartment.MEMBRANE: "uM*um"}
+
+
 @dataclass(frozen=True)
 class Species:
     """A chemical species.
 
     ``D`` is the diffusion coefficient (µm²/s; surface diffusion on the membrane).
-    ``initial`` is a value in solver units (µM, or µM·µm on the membrane) or an
-    expression in ``x, y, z`` and parameters; ``noise`` multiplies it by 1 + noise·ξ(x)
+    ``initial`` is a value in the species' unit (:attr:`units`: µM, or µM·µm on the
+    membrane, unless the run file declares another) or an expression in ``x, y, z`` and
+    parameters; ``noise`` multiplies it by 1 + noise·ξ(x)
     with ξ uniform in [−1, 1], a fixed function of position (the same on any number of
     MPI ranks).
     """
@@ -50,6 +56,16 @@ class Species:
     initial: float | Expression
     #: relative amplitude of reproducible spatial noise on the initial value (0.05 = ±5 %)
     noise: float = 0.0
+    #: the unit of the species' numbers, in solver units (``uM``, ``uM*um``, ``1``);
+    #: "" for the compartment's (:data:`SPECIES_UNITS`)
+    unit: str = ""
+    #: what the species is, in a few words (``"PIP3"``); "" for none
+    description: str = ""
+
+    @property
+    def units(self) -> str:
+        """The unit of the species' numbers: the declared one, else the compartment's."""
+        return self.unit or SPECIES_UNITS[self.compartment]
 
 
 @dataclass(frozen=True)

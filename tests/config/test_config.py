@@ -19,7 +19,7 @@ BASE = {
         "c": {"compartment": "cytosol", "D": "10 um^2/s", "initial": "25 nM"},
         "m": {"compartment": "membrane", "D": 0.1, "initial": "0.2 + 0.01*x"},
     },
-    "reactions": {"bind": {"equation": "c -> m", "rate": "h*k_on*c - m/K"}},
+    "reactions": {"bind": {"equation": "c -> m", "rate": "h*k_on*c - k_on*m*(m/K)"}},
 }
 
 

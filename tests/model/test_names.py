@@ -40,7 +40,7 @@ def test_names_refuse_clashes():
 BASE = {
     "mesh": {"shape": "disk", "radius": "2 um", "size": "0.5 um"},
     "time": {"end": "1 s", "dt": "0.1 s"},
-    "parameters": {MICRO: "2 1/s", "\u03c4": "1 s"},
+    "parameters": {MICRO: "2 1/s", "\u03c4": "1"},
     "species": {"u": {"compartment": "cytosol", "D": 1, "initial": 1}},
     "reactions": {"decay": {"equation": "u ->", "rate": f"{MU}*u/\u03c4"}},
 }
