@@ -65,10 +65,18 @@ def units_of(record: dict[str, Any], name: str) -> str:
 def label_of(record: dict[str, Any], name: str) -> str:
     """``"PIP3 (P), µM"`` with a description, else ``"P (µM)"``; no unit if dimensionless."""
     unit = units_of(record, name)
-    described = record.get("fields", {}).get(name, {}).get("label")
-    if described and described != name:
-        return f"{described}, {unit}" if unit else str(described)
+    described = _description(record, name)
+    if described:
+        return f"{described} ({name}), {unit}" if unit else f"{described} ({name})"
     return f"{name} ({unit})" if unit else name
+
+
+def _description(record: dict[str, Any], name: str) -> str:
+    """The ``description`` of species ``name`` in the run file of ``record``, or ""."""
+    species = record.get("config", {}).get("species", {})
+    table = species.get(name) if isinstance(species, dict) else None
+    text = table.get("description", "") if isinstance(table, dict) else ""
+    return " ".join(text.split()) if isinstance(text, str) else ""
 
 
 def case_name(record: dict[str, Any]) -> str:

@@ -7,9 +7,9 @@ the file, and the run writes the table to ``run.json`` under ``fields``. A speci
 units are those its run file declares (``[species.X] unit``), else its compartment's:
 µM (cytosol), µM·µm (membrane surface densities; 1 µM·µm = 602.214 molecules/µm²);
 ``"1"`` is dimensionless. Unit strings are ASCII, as in run.json (``uM*um``). A
-species' ``description`` (``"PIP3"``) starts its description and makes its ``label``
-(``"PIP3 (P)"``, what figures print before the unit); ``total_units`` are those of
-its ``total_X`` column of ``metrics.csv``.
+species' ``description`` (``"PIP3"``) starts its description (figures label the field
+``"PIP3 (P)"``, :func:`label`); ``total_units`` are those of its ``total_X`` column of
+``metrics.csv``.
 """
 
 from __future__ import annotations
@@ -61,10 +61,9 @@ def field_table(
 ) -> dict[str, dict[str, str]]:
     """``{name: {"compartment", "units", "description", ...}}`` of every output field.
 
-    Species also have ``label`` (``"PIP3 (P)"``) and ``total_units`` (of ``total_X``
-    in a ``dim``-D cell). ``derived_names`` are the extra membrane fields (stimuli
-    sampled on the membrane: ``<stimulus>`` in µM and ``<stimulus>_occupancy``,
-    dimensionless).
+    Species also have ``total_units`` (of ``total_X`` in a ``dim``-D cell).
+    ``derived_names`` are the extra membrane fields (stimuli sampled on the membrane:
+    ``<stimulus>`` in µM and ``<stimulus>_occupancy``, dimensionless).
     """
     table: dict[str, dict[str, str]] = {}
     for s in model.species.values():
@@ -75,7 +74,6 @@ def field_table(
             "compartment": s.compartment.value,
             "units": s.units,
             "description": what + (f"; D = {s.D:g} um^2/s" if s.D else "; no diffusion"),
-            "label": label(s),
             "total_units": total_units(s, dim),
         }
     for name in derived_names:

@@ -92,14 +92,14 @@ def test_field_table_units_and_descriptions():
 def test_declared_units_and_descriptions_reach_the_table_and_the_labels():
     cfg = config.from_dict(__import__("tomllib").loads(RUN_FILE))
     table = field_table(cfg.model, ["chemokine", "chemokine_occupancy"])
-    assert table["p"]["units"] == "1" and table["p"]["label"] == "fraction bound (p)"
+    assert table["p"]["units"] == "1"
     assert table["p"]["description"].startswith("fraction bound: dimensionless membrane species")
     assert table["c"]["description"].startswith("ligand: concentration of cytosol species c")
-    assert table["m"]["label"] == "m" and table["m"]["units"] == "uM*um"
+    assert table["m"]["units"] == "uM*um"
     assert table["c"]["total_units"] == "uM*um^3" and table["m"]["total_units"] == "uM*um^3"
     assert table["p"]["total_units"] == "um^2"
     assert field_table(cfg.model, [], dim=2)["p"]["total_units"] == "um"
-    record = {"fields": table}
+    record = {"fields": table, "config": __import__("tomllib").loads(RUN_FILE)}
     assert label_of(record, "p") == "fraction bound (p)"  # dimensionless: no unit
     assert label_of(record, "c") == "ligand (c), µM"
     assert label_of(record, "m") == "m (µM·µm)"
@@ -116,7 +116,7 @@ def test_a_volume_equivalent_membrane_species_is_labelled_in_uM():
     entry = field_table(model, [])["p"]
     assert entry["units"] == "uM" and "volume-equivalent" in entry["description"]
     assert entry["total_units"] == "uM*um^2"
-    assert label_of({"fields": {"p": entry}}, "p") == "PIP3 (p), µM"
+    assert label_of({"fields": {"p": entry}, "config": data}, "p") == "PIP3 (p), µM"
     assert pretty("uM*um**2/s") == "µM·µm²/s" and pretty("1/s") == "1/s"
 
 
@@ -125,7 +125,7 @@ def test_outputs_carry_units_and_descriptions(small_run):
     membrane = series_of(out, "membrane")
     derived = [n for n in membrane.fields if n not in cfg.model.species]
     assert sorted(derived) == ["chemokine", "chemokine_occupancy"]
-    assert "fraction bound" in json.loads((out / "run.json").read_text())["fields"]["p"]["label"]
+    assert label_of(json.loads((out / "run.json").read_text()), "p") == "fraction bound (p)"
     table = field_table(cfg.model, derived)
     assert json.loads((out / "run.json").read_text())["fields"] == table
     for compartment, names in (("cytosol", ["c"]), ("membrane", ["m", "p", *derived])):
