@@ -121,15 +121,19 @@ def check_command(args: argparse.Namespace) -> int:
 def _model_lines(cfg: Any) -> list[str]:
     """Species, reactions and parameters of ``polarity check``, in aligned columns."""
     model = cfg.model
-    lines = ["species (compartment, D in um^2/s, initial in uM or uM*um):"]
+    lines = ["species (compartment, unit, D in um^2/s, initial in its unit, description):"]
     width = max(len(n) for n in model.species)
+    unit_width = max(len(s.units) for s in model.species.values())
     for s in model.species.values():
         initial = s.initial if isinstance(s.initial, float) else s.initial.text
         lines.append(
-            f"  {s.name:<{width}}  {s.compartment.value:<9} D = {s.D:<8g} initial = {initial}"
+            f"  {s.name:<{width}}  {s.compartment.value:<9} {s.units:<{unit_width}}  "
+            f"D = {s.D:<8g} initial = {initial}" + (f"  ({s.description})" if s.description else "")
         )
     if model.reactions:
-        lines.append("reactions (where, equation, rate in uM/s or uM*um/s):")
+        lines.append(
+            "reactions (where, equation, rate in unit/s of its species; membrane: unit*um/s):"
+        )
         width = max(len(n) for n in model.reactions)
         equations = {
             r.name: " + ".join(_term(n, k) for n, k in r.reactants.items())

@@ -62,6 +62,15 @@ def units_of(record: dict[str, Any], name: str) -> str:
     return "" if name.endswith("_occupancy") else "µM"
 
 
+def total_units_of(record: dict[str, Any], name: str) -> str:
+    """Display units of ``total_<name>`` (a species) or ``pool_<name>`` (amount·volume)."""
+    field = record.get("fields", {}).get(name, {})
+    if "total_units" in field:
+        return pretty(str(field["total_units"]))
+    dim = record.get("mesh", {}).get("dim", 3)
+    return f"µM·µm{'³' if dim == 3 else '²'}"
+
+
 def label_of(record: dict[str, Any], name: str) -> str:
     """``"PIP3 (P), µM"`` with a description, else ``"P (µM)"``; no unit if dimensionless."""
     unit = units_of(record, name)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from solver.errors import InputError
-from solver.inspect.figure import FORMATS, SIZES, case_name, figure, save
+from solver.inspect.figure import FORMATS, SIZES, case_name, figure, save, total_units_of
 from solver.inspect.kymograph import Kymograph, kymograph, kymograph_figure
 from solver.inspect.membrane import MembraneView, membrane_figure, membrane_movie
 from solver.io.metrics import load_metrics
@@ -157,17 +157,20 @@ def _angle_panel(ax, t, metrics, names, colours) -> None:
 def _totals_panel(ax, t, metrics, record) -> None:
     from matplotlib import colormaps
 
-    dim = record.get("mesh", {}).get("dim", 3)
     tab20 = colormaps["tab20"]
+    units = set()
     k = 0
     for key, values in metrics.items():
         if key.startswith(("total_", "pool_")) and np.any(values > 0):
+            name = key.split("_", 1)[1]
+            unit = total_units_of(record, name if key.startswith("total_") else "")
+            units.add(unit)
             style = "--" if key.startswith("pool_") else "-"
             shown = np.where(values > 0, values, np.nan)
-            ax.plot(t, shown, style, color=tab20(k % 20), label=key.split("_", 1)[1])
+            ax.plot(t, shown, style, color=tab20(k % 20), label=f"{name} ({unit})")
             k += 1
     ax.set_yscale("log")
-    ax.set_ylabel(f"total amount (µM·µm{'³' if dim == 3 else '²'})")
+    ax.set_ylabel(f"total amount ({units.pop()})" if len(units) == 1 else "total amount")
     if k:
         ax.legend(
             fontsize="x-small",

@@ -43,6 +43,12 @@ def _drift(values: Any) -> float | None:
     return _finite(float(max(abs(float(v) - first) for v in values)) / abs(first))
 
 
+def _total_units(s: dict[str, Any], name: str) -> str:
+    """Units of a total (of species ``name``) or of a pool (``name`` empty)."""
+    units = s.get("total_units", {})
+    return str(units.get(name) or s["units"]["totals"])
+
+
 def _cap_angle(config: Any) -> float:
     table = config.get("metrics", {}) if isinstance(config, dict) else {}
     angle = table.get("cap_angle", 15.0) if isinstance(table, dict) else 15.0
@@ -95,6 +101,11 @@ def summarize(out: Path) -> dict[str, Any]:
         "final": None,
         "milestones": record.get("milestones", {}),
         "cap_angle": _cap_angle(config),
+        "total_units": {
+            n: str(f["total_units"])
+            for n, f in record.get("fields", {}).items()
+            if isinstance(f, dict) and "total_units" in f
+        },
     }
     final = {k: v[-1] for k, v in metrics.items() if len(v)} or dict(record.get("final") or {})
     if final:
@@ -173,10 +184,7 @@ def format_summary(s: dict[str, Any]) -> list[str]:
     final = s["final"]
     if not final:
         return lines
-    lines.append(
-        f"final values at t = {final['t']:g} s (totals in {s['units']['totals']}; "
-        "angles in degrees):"
-    )
+    lines.append(f"final values at t = {final['t']:g} s (angles in degrees):")
     if final["readouts"]:
         lines.append("  " + f"{'species':<10}" + "".join(f"{r:>14}" for r in READOUTS))
         for name, values in final["readouts"].items():
@@ -193,7 +201,10 @@ def format_summary(s: dict[str, Any]) -> list[str]:
     for group, prefix in (("totals", "total_"), ("pools", "pool_"), ("correlations", "corr_")):
         for key, value in final[group].items():
             shown = f"{value:.6g}" if value is not None else "-"
-            line = f"  {prefix + key:<32} {shown:>12}"
+            unit = ""
+            if group != "correlations":
+                unit = _total_units(s, key if group == "totals" else "")
+            line = f"  {prefix + key:<32} {shown:>12} {unit}".rstrip()
             if group == "pools" and drift.get(key) is not None:
                 line += f"   (largest relative change since t = 0: {drift[key]:.1e})"
             lines.append(line)

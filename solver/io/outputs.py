@@ -54,7 +54,7 @@ class RunOutputs:
         self.sim = sim
         self.out = Path(out)
         self.comm: MPI.Comm = sim.comm
-        self.fields = field_table(sim.config.model, sim.derived)  # units, descriptions
+        self.fields = field_table(sim.config.model, sim.derived, sim.geometry.gdim)
         meta = restart.meta if restart else None
         if meta is None:
             files.prepare_output_dir(self.out, self.comm, overwrite)

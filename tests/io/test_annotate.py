@@ -126,8 +126,10 @@ def test_outputs_carry_units_and_descriptions(small_run):
     derived = [n for n in membrane.fields if n not in cfg.model.species]
     assert sorted(derived) == ["chemokine", "chemokine_occupancy"]
     assert label_of(json.loads((out / "run.json").read_text()), "p") == "fraction bound (p)"
-    table = field_table(cfg.model, derived)
-    assert json.loads((out / "run.json").read_text())["fields"] == table
+    record = json.loads((out / "run.json").read_text())
+    table = field_table(cfg.model, derived, dim=record["mesh"]["dim"])  # a 2-D cell
+    assert record["mesh"]["dim"] == 2 and table["c"]["total_units"] == "uM*um^2"
+    assert record["fields"] == table
     for compartment, names in (("cytosol", ["c"]), ("membrane", ["m", "p", *derived])):
         series = series_of(out, compartment)
         files = {ref.split(":", 1)[0] for name in names for _, ref in series.fields[name]}

@@ -137,7 +137,7 @@ def _hint_checks(text: str, tmp_path: Path) -> None:
         os.chown(path, 4242, 4242)
     bin_dir = tmp_path / "bin"  # a stand-in polarity: says it ran
     bin_dir.mkdir()
-    (bin_dir / "polarity").write_text("#!/bin/sh\necho polarity \"$@\"\n")
+    (bin_dir / "polarity").write_text('#!/bin/sh\necho polarity "$@"\n')
     (bin_dir / "polarity").chmod(0o755)
     env_path = f"PATH={bin_dir}:/usr/bin:/bin"
     for args in (
