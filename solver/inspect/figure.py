@@ -71,6 +71,12 @@ def total_units_of(record: dict[str, Any], name: str) -> str:
     return f"µM·µm{'³' if dim == 3 else '²'}"
 
 
+def name_of(record: dict[str, Any], name: str) -> str:
+    """``"PIP3 (P)"`` for a species with a description, else ``"P"``."""
+    described = _description(record, name)
+    return f"{described} ({name})" if described else name
+
+
 def label_of(record: dict[str, Any], name: str) -> str:
     """``"PIP3 (P), µM"`` with a description, else ``"P (µM)"``; no unit if dimensionless."""
     unit = units_of(record, name)

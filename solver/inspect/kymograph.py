@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from solver.inspect.figure import case_name, figure, label_of, save
+from solver.inspect.figure import case_name, figure, label_of, name_of, save
 from solver.io.results import Series, reference_direction
 
 
@@ -76,17 +76,40 @@ def kymograph_figure(
     """
     fig = figure("kymograph")
     ax = fig.subplots()
-    if len(k.times) > 1:
+    steps = np.diff(k.times)
+    if len(k.times) > 1 and np.allclose(steps, steps[0], rtol=1e-6):
+        # outputs at equal intervals: an image, interpolated bilinearly when drawn
+        # pixel centres on the data: half a step beyond the first and last of each
+        dt, da = steps[0], float(np.mean(np.diff(k.angles)))
+        extent = (
+            k.times[0] - dt / 2,
+            k.times[-1] + dt / 2,
+            k.angles[0] - da / 2,
+            k.angles[-1] + da / 2,
+        )
+        image = ax.imshow(
+            k.values.T,
+            extent=extent,
+            origin="lower",
+            aspect="auto",
+            interpolation="bilinear",
+            cmap="viridis",
+        )
+    elif len(k.times) > 1:
         image = ax.pcolormesh(k.times, k.angles, k.values.T, shading="gouraud", cmap="viridis")
     else:  # one output: a single column
         image = ax.pcolormesh(k.times, k.angles, k.values.T, shading="nearest", cmap="viridis")
     fig.colorbar(image, ax=ax, label=label_of(record, k.species))
+    if len(k.times) > 1:
+        ax.set_xlim(k.times[0], k.times[-1])
+    ax.set_ylim(k.angles[0], k.angles[-1])
     ax.set_xlabel("time (s)")
     what = "signed angle" if k.signed else "angle"
     ax.set_ylabel(f"{what} from the {k.reference} direction (degree)")
     ax.set_yticks([-180, -90, 0, 90, 180] if k.signed else [0, 45, 90, 135, 180])
     ax.axhline(0.0, color="w", lw=0.8, ls=":")
     back = "±180°" if k.signed else "180°"
-    ax.set_title(f"{case_name(record)}: {k.species} on the membrane (front 0°, back {back})")
+    title = f"{case_name(record)}: {name_of(record, k.species)} on the membrane"
+    ax.set_title(f"{title} (front 0°, back {back})")
     fig.tight_layout()
     return save(fig, path, formats)

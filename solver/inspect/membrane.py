@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from solver.errors import InputError
-from solver.inspect.figure import SIZES, case_name, figure, label_of, require, save
+from solver.inspect.figure import SIZES, case_name, figure, label_of, name_of, require, save
 from solver.io.results import Reference, Series, reference_direction
 
 MAX_FRAMES = 200  # a movie of more outputs shows every k-th one
@@ -53,7 +53,7 @@ class MembraneView:
         self.refs = reference_direction(record, self.times, center, metrics)
         self.center = np.asarray(center, dtype=float)
         self.label = label_of(record, name)
-        self.title = f"{case_name(record)}: {name} on the membrane"
+        self.title = f"{case_name(record)}: {name_of(record, name)} on the membrane"
         r = membrane.points - self.center[: membrane.gdim]
         self.radius = float(np.max(np.linalg.norm(r, axis=1)))
 

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from solver.errors import InputError
-from solver.inspect.figure import FORMATS, SIZES, case_name, figure, save, total_units_of
+from solver.inspect.figure import (
+    FORMATS,
+    SIZES,
+    case_name,
+    figure,
+    name_of,
+    save,
+    total_units_of,
+)
 from solver.inspect.kymograph import Kymograph, kymograph, kymograph_figure
 from solver.inspect.membrane import MembraneView, membrane_figure, membrane_movie
 from solver.io.metrics import load_metrics
@@ -100,7 +108,8 @@ def readouts_figure(
     names = [n for n in readout_species(record) if f"PI_{n}" in metrics]
     tab10 = colormaps["tab10"]
     colours = {n: tab10(k % 10) for k, n in enumerate(names)}
-    _series_panel(axes[0, 0], t, metrics, names, colours, "PI", "polarisation index")
+    labels = {n: name_of(record, n) for n in names}
+    _series_panel(axes[0, 0], t, metrics, names, colours, "PI", "polarisation index", labels=labels)
     _angle_panel(axes[0, 1], t, metrics, names, colours)
     _series_panel(axes[1, 0], t, metrics, names, colours, "FB", "front/back ratio", "log")
     _totals_panel(axes[1, 1], t, metrics, record)
@@ -113,11 +122,12 @@ def readouts_figure(
     return save(fig, path, formats)
 
 
-def _series_panel(ax, t, metrics, names, colours, key, label, scale="linear") -> None:
+def _series_panel(ax, t, metrics, names, colours, key, label, scale="linear", labels=None):
+    labels = labels or {n: n for n in names}
     drawn = False
     for n in names:
         if f"{key}_{n}" in metrics:
-            ax.plot(t, metrics[f"{key}_{n}"], marker=".", color=colours[n], label=n)
+            ax.plot(t, metrics[f"{key}_{n}"], marker=".", color=colours[n], label=labels[n])
             drawn = True
     ax.set_ylabel(label)
     if drawn:
