@@ -73,7 +73,10 @@ class Simulation:
             symbols,
             lumped=config.solver.mass == "lumped",
         )
-        self.problem = Problem(self.forms, config.solver.linear, config.solver.petsc)
+        try:
+            self.problem = Problem(self.forms, config.solver.linear, config.solver.petsc)
+        except InputError as err:
+            raise err.located(config.source) from None
         self.timings: dict[str, float] = {"setup": wallclock.perf_counter() - t0}
         self.pools = config.model.conserved_pools()
         self._weights = [self._lumped_mass(b) for b in self.forms.blocks]

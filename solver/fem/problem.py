@@ -26,6 +26,7 @@ import numpy as np
 from dolfinx import cpp as _cpp
 from dolfinx import fem
 
+from solver.errors import InputError
 from solver.fem.forms import SystemForms
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,13 @@ class Problem:
         snes.setFunction(self._residual, self.b)
         snes.setJacobian(self._jacobian, self.A, self.A)
         self.snes: PETSc.SNES | None = snes  # None after destroy()
-        self._configure(snes, linear, dict(petsc_options or {}))
+        self.options: dict[str, str] = {}
+        try:
+            self._configure(snes, linear, dict(petsc_options or {}))
+        except PETSc.Error as err:  # e.g. a solver or preconditioner type PETSc lacks
+            self.destroy()
+            reason = _petsc_reason(err)
+            raise InputError("solver.petsc", f"PETSc refused the options: {reason}") from None
 
     # -- PETSc set-up ----------------------------------------------------------
     def _configure(self, snes: PETSc.SNES, linear: str, user: dict[str, str]) -> None:
@@ -298,6 +305,12 @@ class Problem:
         }.values():
             obj.destroy()
         self.snes = None
+
+
+def _petsc_reason(err: Exception) -> str:
+    """The last line of a PETSc error: what it could not do (e.g. an unknown type)."""
+    lines = [line.split("] ", 1)[-1].strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else f"error {err}"
 
 
 def _reason_name(reason: int) -> str:

@@ -16,6 +16,7 @@ from solver.config.runfile import load
 from solver.fem.forms import reaction_degree
 from solver.fem.problem import Problem
 from solver.simulation import Simulation
+from tests.cases import exchange_disk
 
 COMM = MPI.COMM_WORLD
 PHOSPHORYLATION = Path(__file__).parents[2] / "runs" / "phosphorylation" / "config.toml"
@@ -80,3 +81,18 @@ def test_a_constant_jacobian_is_assembled_once_per_step_size(monkeypatch):
     assert builds_rebuilt == sum(newton_rebuilt) >= len(steps)
     assert newton == newton_rebuilt  # the same Jacobian, so the same Newton path
     assert np.allclose(kept, rebuilt, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.serial  # the message is printed on rank 0
+def test_a_solver_type_petsc_lacks_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    from solver import cli
+
+    config = tmp_path / "config.toml"
+    config.write_text(exchange_disk())
+    out = tmp_path / "out"
+    argv = ["run", str(config), "-o", str(out), "--set", "solver.petsc.ksp_type=nonsense"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {config}: solver.petsc: "), err
+    assert "KSP type nonsense" in err[0]
+    assert not out.exists()
