@@ -49,11 +49,11 @@ class Simulation:
         t0 = wallclock.perf_counter()
         tagged = meshing.cell_mesh(config, comm)
         self.geometry = CellGeometry.from_tagged(tagged)
+        self.center = self._centroid()
         try:  # before the forms: a stimulus that does not fit the cell costs nothing
-            check_stimuli(config.model.stimuli, self.geometry)
+            check_stimuli(config.model.stimuli, self.geometry, self.center)
         except InputError as err:
             raise err.located(config.source) from None
-        self.center = self._centroid()
         model = config.model
         self.stimuli = {
             name: StimulusField(

@@ -96,7 +96,46 @@ def check_sources(stimuli: Mapping[str, Stimulus], geometry: CellGeometry) -> No
             )
 
 
-def check_stimuli(stimuli: Mapping[str, Stimulus], geometry: CellGeometry) -> None:
-    """All checks of this module (collective): directions, then sources."""
+#: exp(700) is about 1e304: an exponential profile steeper than this over the cell
+#: overflows double precision
+EXP_LIMIT = 700.0
+
+
+def check_exponents(
+    stimuli: Mapping[str, Stimulus], geometry: CellGeometry, center: np.ndarray
+) -> None:
+    """Refuse an exponential profile whose exponent g·|x − x_c| overflows on the cell."""
+    x = geometry.mesh.geometry.x  # 3 coordinates per node, also in 2-D
+    for s in stimuli.values():
+        if s.kind != "exponential":
+            continue
+        c = np.zeros(3)
+        given = s.center if s.center is not None else center
+        c[: len(given)] = given
+        local = float(np.max(np.linalg.norm(x - c, axis=1), initial=0.0))
+        reach = float(geometry.comm.allreduce(local, op=MPI.MAX))  # µm from the centre
+        slopes = [("gradient", s.gradient)] + [
+            (f"events[{k}].gradient", e.gradient)
+            for k, e in enumerate(s.events)
+            if e.gradient is not None
+        ]
+        for key, g in slopes:
+            if abs(g) * reach > EXP_LIMIT:
+                raise InputError(
+                    f"stimulus.{s.name}.{key}",
+                    f"exp({abs(g):g}/um × {reach:.3g} um) overflows on this cell; an "
+                    f"exponential profile needs |gradient| below {EXP_LIMIT / reach:.3g} 1/um",
+                )
+
+
+def check_stimuli(
+    stimuli: Mapping[str, Stimulus], geometry: CellGeometry, center: np.ndarray | None = None
+) -> None:
+    """All checks of this module (collective): directions, sources, exponents.
+
+    ``center`` (µm, 3 coordinates): the cell's centre, that profiles refer to.
+    """
     check_directions(stimuli, geometry.gdim)
     check_sources(stimuli, geometry)
+    if center is not None:
+        check_exponents(stimuli, geometry, np.asarray(center, dtype=float))

@@ -84,3 +84,24 @@ def test_a_source_inside_the_cell_or_off_its_plane_is_refused(disk, position, ev
 def test_a_source_outside_the_cell_passes(disk):
     stimuli = {"c": Stimulus("c", "point_source", mean=0.01, position=(9.0, 0.0))}
     check_stimuli(stimuli, disk)
+
+
+def test_an_exponential_profile_that_overflows_on_the_cell_is_refused(disk):
+    steep = {"c": Stimulus("c", "exponential", mean=0.01, gradient=200.0, direction=(1.0, 0.0))}
+    with pytest.raises(InputError) as info:
+        check_stimuli(steep, disk, np.zeros(3))
+    assert info.value.where == "stimulus.c.gradient" and "overflows" in info.value.message
+    later = {
+        "c": Stimulus(
+            "c",
+            "exponential",
+            mean=0.01,
+            gradient=0.1,
+            events=(StimulusEvent(1.0, gradient=500.0),),
+        )
+    }
+    with pytest.raises(InputError) as info:
+        check_stimuli(later, disk, np.zeros(3))
+    assert info.value.where == "stimulus.c.events[0].gradient"
+    fine = {"c": Stimulus("c", "exponential", mean=0.01, gradient=100.0, direction=(1.0, 0.0))}
+    check_stimuli(fine, disk, np.zeros(3))  # exp(100 × 5) fits a double
