@@ -218,5 +218,7 @@ def membrane_movie(view: MembraneView, figures: Path) -> Path:
             frames.append(image_module.fromarray(plotter.screenshot(return_img=True)))
         plotter.close()
     path = figures / f"membrane_{view.name}.gif"
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0)
+    # a palette of its own per frame: the web palette would band the colour scale
+    adaptive = [f.quantize(colors=256, method=image_module.Quantize.FASTOCTREE) for f in frames]
+    adaptive[0].save(path, save_all=True, append_images=adaptive[1:], duration=FRAME_MS, loop=0)
     return path
