@@ -344,11 +344,6 @@ def to_solver_units(
     return _finite(float(quantity.to(target).magnitude), text)
 
 
-def _power(unit: str, exponent: float) -> str:
-    e = abs(exponent)
-    return unit if e == 1 else f"{unit}**{int(e) if float(e).is_integer() else e}"
-
-
 def solver_unit_of(quantity: Any) -> str:
     """The solver unit, as text, for the dimensionality of ``quantity``.
 
@@ -363,14 +358,12 @@ def solver_unit_of(quantity: Any) -> str:
     else:
         dims, shown = quantity.dimensionality, str(quantity)
     powers = _exponents(dims, shown)
-    amount = powers["[substance]"]
-    merged = {"uM": amount, "um": powers["[length]"] + 3 * amount, "s": powers["[time]"]}
-    up = [_power(u, e) for u, e in merged.items() if e > 0]
-    down = [_power(u, e) for u, e in merged.items() if e < 0]
-    text = "*".join(up) or "1"
-    if down:
-        text += "/" + (down[0] if len(down) == 1 else "(" + "*".join(down) + ")")
-    return text
+    dim = Dim(
+        amount=Fraction(powers["[substance]"]).limit_denominator(),
+        length=Fraction(powers["[length]"]).limit_denominator(),
+        time=Fraction(powers["[time]"]).limit_denominator(),
+    )
+    return unit_text(dim)
 
 
 # Slurm's time formats: MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
