@@ -28,7 +28,7 @@ RUN_FILE = exchange_disk(
     end="0.4 s",
     dt="0.1 s",
     every="0.2 s",
-    rate="k*c/(K + c) - 0.5*m",
+    rate="k*c*K/(K + c) - 0.5*m",  # Michaelis-Menten binding, k in um/s
     parameters='K = "0.5 uM"',
     tables='[metrics]\nspecies = ["m"]',
 )
