@@ -210,6 +210,7 @@ def test_bad_descriptions_are_refused(bad):
         config.from_dict(data)
 
 
+@pytest.mark.serial  # the message is printed on rank 0
 def test_a_parameter_of_the_wrong_unit_set_from_the_command_line(capsys):
     run = str(ROOT / "runs" / "chemotaxis" / "config.toml")
     assert cli.main(["check", run, "--set", "parameters.k_P=2 nM"]) == 2
