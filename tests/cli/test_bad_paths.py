@@ -9,6 +9,7 @@ check`` validates the mesh before it prints anything.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,17 +119,43 @@ def test_read_only_filesystem(tmp_path, capsys, no_setup):
         subprocess.run(["umount", str(ro)], check=False)
 
 
-@pytest.mark.serial  # changes permissions; root ignores them
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder: nothing to refuse")
+@pytest.mark.serial  # changes permissions
 def test_folder_without_write_permission(tmp_path, capsys, no_setup):
+    if os.geteuid() != 0:
+        cfg = _write(tmp_path, "config.toml", exchange_disk())
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        try:
+            assert cli.main(["run", str(cfg), "-o", str(locked / "out")]) == cli.EXIT_INPUT
+            _one_error_line(capsys, "Permission denied")
+        finally:
+            locked.chmod(0o700)
+        return
+    # root may write anywhere: run without the capabilities that let it ignore
+    # permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so the folder's mode applies
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed to test permissions as root"
+    caps = "-dac_override,-dac_read_search"
     cfg = _write(tmp_path, "config.toml", exchange_disk())
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
+    out = locked / "out"
     try:
-        assert cli.main(["run", str(cfg), "-o", str(locked / "out")]) == cli.EXIT_INPUT
-        _one_error_line(capsys, "Permission denied")
+        proc = subprocess.run(
+            [setpriv, "--bounding-set", caps, "--inh-caps", caps, "--"]
+            + [sys.executable, "-m", "solver", "run", str(cfg), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     finally:
         locked.chmod(0o700)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == cli.EXIT_INPUT, proc.stdout + proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "Permission denied" in lines[0] and "Traceback" not in proc.stderr
+    assert not out.exists()
 
 
 def test_check_reports_a_mesh_error_before_printing_anything(tmp_shared, capsys, monkeypatch):
