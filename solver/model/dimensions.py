@@ -155,19 +155,24 @@ def dimension(
     return walker.walk(expr._tree.body)
 
 
-def _factors(node: ast.AST) -> list[ast.AST]:
-    """The factors of a product or quotient (signs dropped)."""
+def _operands(node: ast.AST, ops: tuple[type, ...]) -> list[ast.AST]:
+    """The operands of a chain of the binary operators ``ops`` (signs dropped), in order."""
     out: list[ast.AST] = []
     stack = [node]
     while stack:
         n = stack.pop()
         if isinstance(n, ast.UnaryOp):
             stack.append(n.operand)
-        elif isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult | ast.Div):
+        elif isinstance(n, ast.BinOp) and isinstance(n.op, ops):
             stack.extend([n.right, n.left])
         else:
             out.append(n)
     return out
+
+
+def _factors(node: ast.AST) -> list[ast.AST]:
+    """The factors of a product or quotient (signs dropped)."""
+    return _operands(node, (ast.Mult, ast.Div))
 
 
 class _Walker:
@@ -280,17 +285,7 @@ class _Walker:
 
 def terms(expr: Expression) -> list[ast.AST]:
     """The terms of the top-level sum of ``expr`` (the whole expression if it is no sum)."""
-    out: list[ast.AST] = []
-    stack: list[ast.AST] = [expr._tree.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.UnaryOp):
-            stack.append(node.operand)
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
-            stack.extend([node.right, node.left])
-        else:
-            out.append(node)
-    return out
+    return _operands(expr._tree.body, (ast.Add, ast.Sub))
 
 
 def check(
