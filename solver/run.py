@@ -16,11 +16,10 @@ from mpi4py import MPI
 
 from solver import config as run_config
 from solver.errors import InputError
-from solver.io import checkpoint
 from solver.io.claim import claim
 from solver.io.files import read_run_json, update_run_json
+from solver.io.restart import has_checkpoint, require_checkpoint
 from solver.io.restart import load as load_checkpoint
-from solver.io.restart import require_checkpoint
 from solver.simulation import Simulation
 from solver.time.loop import RunResult, integrate
 
@@ -82,7 +81,7 @@ def run_case(
     cfg = run_config.load(config, list(overrides))
     out = output_dir(cfg, out)
     if restart == "auto":
-        restart = _has_checkpoint(out, comm)
+        restart = has_checkpoint(out, comm)
         overwrite = overwrite or not restart
     if restart:
         if overwrite:
@@ -122,11 +121,6 @@ def run_case(
                 started=started,
                 overrides=list(overrides),
             )
-
-
-def _has_checkpoint(out: Path, comm: MPI.Comm) -> bool:
-    path = checkpoint.path_in(out)
-    return bool(comm.bcast(path.is_file() if comm.rank == 0 else None))
 
 
 def _record_completed(out: Path, comm: MPI.Comm, t: float, steps: int) -> None:

@@ -61,11 +61,16 @@ FIXED = {
 SPECIES_VARIABLE = ("D",)
 
 
+def has_checkpoint(out_dir: Path, comm: MPI.Comm) -> bool:
+    """Whether ``out_dir`` holds a checkpoint (looked at on rank 0, known on all)."""
+    path = checkpoint.path_in(out_dir)
+    return bool(comm.bcast(path.is_file() if comm.rank == 0 else None))
+
+
 def require_checkpoint(out_dir: Path, comm: MPI.Comm) -> None:
     """Raise InputError (on every rank) unless ``out_dir`` holds a checkpoint."""
-    path = checkpoint.path_in(out_dir)
-    exists = comm.bcast(path.is_file() if comm.rank == 0 else None)
-    if not exists:
+    if not has_checkpoint(out_dir, comm):
+        path = checkpoint.path_in(out_dir)
         raise InputError(
             str(out_dir),
             f"no checkpoint to restart from ({path} does not exist); "
