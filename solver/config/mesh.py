@@ -1,9 +1,11 @@
 """The ``[mesh]`` table of a run file: validated once, into a typed :class:`MeshSpec`.
 
 A mesh is a generated shape (:mod:`solver.mesh.catalog` names them and the lengths
-each takes; lengths in µm) or a file (``shape = "file"``, ``file`` relative to the run
-file). Every check of the table is here; the mesh builders
-(:func:`solver.mesh.meshing.mesh_from_config`) take the spec as it is.
+each takes; lengths in µm), optionally with inner bodies (``[mesh.inner.NAME]``) and
+in a medium (``[mesh.outside]``, see :mod:`solver.mesh.bodies`), or a file
+(``shape = "file"``, ``file`` relative to the run file). Every check of the table is
+here; the mesh builders (:func:`solver.mesh.meshing.mesh_from_config`) take the spec as
+it is.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from solver.config.values import Values, shown
 from solver.errors import InputError
+from solver.mesh import bodies
 from solver.mesh.catalog import (
     FILE_SHAPE,
     NUM_SEMI_AXES,
@@ -39,6 +42,8 @@ KEYS = (
     "center",
     "file",
     "order",
+    "inner",
+    "outside",
 )
 _ALL_LENGTHS = ("radius", "semi_axes", "height", "dome_radius", "thickness", "length")
 
@@ -119,28 +124,80 @@ def read_mesh(v: Values, table: Mapping[str, Any]) -> MeshSpec:
         out["center"] = center
     if "order" in table:
         out["order"] = v.integer("mesh.order", table["order"], SUPPORTED_ORDERS)
-    _check_elements(v, out)
+    nesting = _nesting(v, table, out) if "inner" in table or "outside" in table else None
+    _check_elements(v, out, nesting)
     return MeshSpec(shape, out)
 
 
-def _check_elements(v: Values, out: Mapping[str, Any]) -> None:
+def _body_table(v: Values, key: str, table: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """An inner body's or the medium's table, its lengths in µm (checked further by bodies)."""
+    table = v.table(key, table)
+    v.keys(key, table, allowed)
+    out: dict[str, Any] = {}
+    for k, value in table.items():
+        if k in ("radius", "size"):
+            out[k] = v.positive(f"{key}.{k}", value, "length")
+        elif k in ("semi_axes", "extent", "center"):
+            out[k] = v.vector(f"{key}.{k}", value, "length")
+        else:
+            out[k] = value
+    return out
+
+
+def _nesting(
+    v: Values, table: Mapping[str, Any], out: dict[str, Any]
+) -> tuple[list[bodies.Body], bodies.Body | None]:
+    """Read ``[mesh.inner.NAME]`` and ``[mesh.outside]`` into ``out``; check the nesting."""
+    shape = out["shape"]
+    if "inner" in table:
+        inner = v.table("mesh.inner", table["inner"])
+        out["inner"] = {
+            name: _body_table(v, f"mesh.inner.{name}", body, bodies.INNER_KEYS)
+            for name, body in inner.items()
+        }
+    if "outside" in table:
+        out["outside"] = _body_table(v, "mesh.outside", table["outside"], bodies.OUTSIDE_KEYS)
+    lengths = {k: out[k] for k in _ALL_LENGTHS if k in out}
+    center = out.get("center", (0.0, 0.0, 0.0))
+    try:
+        found = bodies.bodies_from_tables(
+            SHAPE_DIM[shape], center, out["size"], out.get("inner"), out.get("outside")
+        )
+        bodies.check_nesting(shape, lengths, center, *found)
+    except bodies.NestingError as err:
+        raise InputError(f"mesh.{err.key}", err.message) from None
+    return found
+
+
+def _check_elements(
+    v: Values,
+    out: Mapping[str, Any],
+    nesting: tuple[list[bodies.Body], bodies.Body | None] | None = None,
+) -> None:
     """Refuse a generated mesh estimated to have more cells than ``[limits] mesh_elements``."""
     size, inner = out["size"], out.get("inner_size")
     if inner is not None and inner < size:
         raise InputError("mesh.inner_size", f"expected at least mesh.size ({size:g} um)")
     lengths = {k: out[k] for k in _ALL_LENGTHS if k in out}
-    cells = estimate_cells(out["shape"], lengths, size, inner, out.get("grading"))
+    parts = {"size": estimate_cells(out["shape"], lengths, size, inner, out.get("grading"))}
+    if nesting is not None:
+        parts = bodies.estimate_parts(
+            out["shape"], lengths, size, inner, out.get("grading"), *nesting
+        )
+    cells = sum(parts.values())
     limit = v.limits.mesh_elements
     if cells > limit:
-        key = "mesh.inner_size" if inner is not None and inner > size else "mesh.size"
-        raise InputError(
-            key,
-            v.limits.exceeded(
-                "mesh_elements",
-                f"about {cells:.2g} cells for this {out['shape']} "
-                f"(size {size:g} um{f', inner_size {inner:g} um' if inner else ''})",
-            ),
+        largest = max(parts, key=lambda k: parts[k])
+        key = f"mesh.{largest}"
+        if largest == "size" and inner is not None and inner > size:
+            key = "mesh.inner_size"
+        what = (
+            f"about {cells:.2g} cells for this {out['shape']} "
+            f"(size {size:g} um{f', inner_size {inner:g} um' if inner else ''})"
         )
+        if nesting is not None:
+            what += f", {parts[largest]:.2g} of them from {key}"
+        raise InputError(key, v.limits.exceeded("mesh_elements", what))
 
 
 def _file_table(v: Values, table: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ membrane element size h_Γ ≤ 0.4 µm for P1 elements.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mpi4py import MPI
 
@@ -16,9 +16,9 @@ import dolfinx.fem
 import numpy as np
 import ufl
 
-from solver.mesh.meshing import CYTOSOL, MEMBRANE, TaggedMesh
+from solver.mesh.tagged import CYTOSOL, CYTOSOL_GROUP, MEMBRANE, MEMBRANE_GROUP, TaggedMesh
 
-__all__ = ["H_MEMBRANE_MAX", "MeshReport", "report", "element_quality"]
+__all__ = ["H_MEMBRANE_MAX", "CompartmentReport", "MeshReport", "report", "element_quality"]
 
 FRONT_WIDTHS = (
     2.4,
@@ -74,6 +74,42 @@ def element_quality(vertices: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class CompartmentReport:
+    """One region of a mesh (lengths in µm).
+
+    A volume has ``entities`` cells, ``measure`` its volume (µm³, µm² in 2-D) and
+    ``h_*`` its cell diameters; a surface has ``entities`` facets, ``measure`` its
+    area (µm², µm in 2-D), ``h_*`` its edge lengths, and ``between`` the names of the
+    volumes on its two sides (``"outside"`` beyond the mesh).
+    """
+
+    name: str
+    dim: int
+    tag: int
+    surface: bool
+    entities: int
+    measure: float
+    h_min: float
+    h_mean: float
+    h_max: float
+    between: tuple[str, ...] = ()
+
+    def line(self, width: int) -> str:
+        """``"nucleus   volume  3: 1143 tetrahedra, 33.2 µm³, cell size 0.4–0.9 µm"``."""
+        kind = {1: "edges", 2: "triangles", 3: "tetrahedra"}[self.dim]
+        unit = {1: "µm", 2: "µm²", 3: "µm³"}[self.dim]
+        sizes = "edges" if self.surface else "cell size"
+        text = (
+            f"    {self.name:<{width}} {'surface' if self.surface else 'volume ':<7} tag "
+            f"{self.tag}: {self.entities} {kind}, {self.measure:.6g} {unit}, {sizes} "
+            f"{self.h_min:.3g}–{self.h_max:.3g} µm (mean {self.h_mean:.3g})"
+        )
+        if self.surface:
+            text += ", between " + " and ".join(self.between or ("nothing",))
+        return text
+
+
+@dataclass(frozen=True)
 class MeshReport:
     """Global facts of a cell mesh (lengths in µm).
 
@@ -100,6 +136,7 @@ class MeshReport:
     h_membrane_max: float
     quality_min: float
     quality_mean: float
+    compartments: tuple[CompartmentReport, ...] = field(default=())
 
     def warnings(self) -> list[str]:
         """Resolution and shape problems, each a sentence saying what to change."""
@@ -143,23 +180,42 @@ class MeshReport:
             f"  element quality (radius ratio, 1 = regular): worst {self.quality_min:.3g}, "
             f"mean {self.quality_mean:.3g}",
         ]
+        if self.compartments:
+            width = max(len(c.name) for c in self.compartments)
+            lines.append("  compartments:")
+            lines += [c.line(width) for c in self.compartments]
         return lines + [f"  warning: {w}" for w in self.warnings()]
 
 
-def _measure(tagged: TaggedMesh, kind: str) -> float:
-    mesh = tagged.mesh
-    tags, tag = (tagged.cell_tags, CYTOSOL) if kind == "dx" else (tagged.facet_tags, MEMBRANE)
-    measure = ufl.Measure(kind, domain=mesh, subdomain_data=tags, subdomain_id=tag)
+def _measure(tagged: TaggedMesh, dim: int, tag: int) -> float:
+    """Volume of the cells or area of the facets tagged ``tag`` (collective).
+
+    Facets are integrated as exterior (``ds``) and, where the surface has any,
+    interior facets (``dS``, each once: meshes with such surfaces are ghosted across
+    facets).
+    """
+    mesh, comm = tagged.mesh, tagged.mesh.comm
+    tdim = mesh.topology.dim
     one = dolfinx.fem.Constant(mesh, 1.0)
-    local = dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * measure))
-    return mesh.comm.allreduce(float(local.real), op=MPI.SUM)  # a real scalar type
+    if dim == tdim:
+        forms = [one * ufl.Measure("dx", mesh, subdomain_data=tagged.cell_tags, subdomain_id=tag)]
+    else:
+        forms = [one * ufl.Measure("ds", mesh, subdomain_data=tagged.facet_tags, subdomain_id=tag)]
+        facets = tagged.facet_tags.find(tag)
+        count = mesh.topology.connectivity(tdim - 1, tdim).offsets
+        interior = np.any(count[facets + 1] - count[facets] == 2)
+        if comm.allreduce(bool(interior), op=MPI.LOR):
+            dS = ufl.Measure("dS", mesh, subdomain_data=tagged.facet_tags, subdomain_id=tag)
+            forms.append(one("+") * dS)
+    local = sum(float(dolfinx.fem.assemble_scalar(dolfinx.fem.form(f)).real) for f in forms)
+    return comm.allreduce(local, op=MPI.SUM)
 
 
-def _membrane_edges(tagged: TaggedMesh) -> np.ndarray:
-    """Owned edges of the membrane facets (the facets themselves in 2-D)."""
+def _edges(tagged: TaggedMesh, tag: int) -> np.ndarray:
+    """Owned edges of the facets tagged ``tag`` (the facets themselves in 2-D)."""
     mesh = tagged.mesh
     tdim = mesh.topology.dim
-    facets = tagged.facet_tags.find(MEMBRANE)  # with ghosts: they may hold owned edges
+    facets = tagged.facet_tags.find(tag)  # with ghosts: they may hold owned edges
     if tdim == 2:
         edges = facets
     else:
@@ -170,6 +226,71 @@ def _membrane_edges(tagged: TaggedMesh) -> np.ndarray:
     return edges[edges < mesh.topology.index_map(1).size_local].astype(np.int32)
 
 
+def _between(tagged: TaggedMesh, tag: int) -> tuple[str, ...]:
+    """Names of the volumes beside the owned facets tagged ``tag``, on any rank."""
+    mesh = tagged.mesh
+    tdim = mesh.topology.dim
+    names = {t: n for n, t in tagged.volumes.items()}
+    cell_map = mesh.topology.index_map(tdim)
+    volume_of = np.full(cell_map.size_local + cell_map.num_ghosts, -1, dtype=np.int64)
+    volume_of[tagged.cell_tags.indices] = tagged.cell_tags.values
+    facets = tagged.facet_tags.find(tag)
+    facets = facets[facets < mesh.topology.index_map(tdim - 1).size_local]
+    f2c = mesh.topology.connectivity(tdim - 1, tdim)
+    start, count = f2c.offsets[facets], f2c.offsets[facets + 1] - f2c.offsets[facets]
+    sides = [volume_of[f2c.array[start[count > k] + k]] for k in range(2)]
+    found = {names.get(int(t), "unnamed") for t in np.unique(np.concatenate(sides))}
+    if np.any(count == 1):
+        found.add("outside")
+    every = set().union(*mesh.comm.allgather(found))
+    order = [*names.values(), "unnamed", "outside"]
+    return tuple(n for n in order if n in every)
+
+
+def _compartments(tagged: TaggedMesh, stats: _Stats) -> tuple[CompartmentReport, ...]:
+    mesh = tagged.mesh
+    tdim = mesh.topology.dim
+    reports = []
+    for name, (dim, tag) in tagged.regions.items():
+        surface = dim == tdim - 1
+        tags = tagged.facet_tags if surface else tagged.cell_tags
+        owned = tags.find(tag)
+        owned = owned[owned < mesh.topology.index_map(dim).size_local]
+        h = mesh.h(1, _edges(tagged, tag)) if surface else mesh.h(tdim, owned.astype(np.int32))
+        count = mesh.comm.allreduce(int(owned.size), op=MPI.SUM)
+        reports.append(
+            CompartmentReport(
+                name,
+                dim,
+                tag,
+                surface,
+                count,
+                _measure(tagged, dim, tag),
+                stats.low(h),
+                stats.total(h) / max(mesh.comm.allreduce(h.size), 1),
+                stats.high(h),
+                _between(tagged, tag) if surface else (),
+            )
+        )
+    return tuple(reports)
+
+
+class _Stats:
+    """Global minimum, maximum and sum of values spread over ranks."""
+
+    def __init__(self, comm: MPI.Comm) -> None:
+        self.comm = comm
+
+    def total(self, values: np.ndarray) -> float:
+        return self.comm.allreduce(float(values.sum()), op=MPI.SUM)
+
+    def low(self, values: np.ndarray) -> float:
+        return self.comm.allreduce(float(values.min(initial=np.inf)), op=MPI.MIN)
+
+    def high(self, values: np.ndarray) -> float:
+        return self.comm.allreduce(float(values.max(initial=0.0)), op=MPI.MAX)
+
+
 def report(tagged: TaggedMesh) -> MeshReport:
     """Measure ``tagged`` (collective)."""
     mesh, comm = tagged.mesh, tagged.mesh.comm
@@ -178,21 +299,14 @@ def report(tagged: TaggedMesh) -> MeshReport:
     cell_map, facet_map = mesh.topology.index_map(tdim), mesh.topology.index_map(tdim - 1)
     cells = np.arange(cell_map.size_local, dtype=np.int32)
     h = mesh.h(tdim, cells)
-    membrane = tagged.facet_tags.find(MEMBRANE)
+    cytosol = tagged.regions.get(CYTOSOL_GROUP, (tdim, CYTOSOL))[1]
+    membrane_tag = tagged.regions.get(MEMBRANE_GROUP, (tdim - 1, MEMBRANE))[1]
+    membrane = tagged.facet_tags.find(membrane_tag)
     membrane = membrane[membrane < facet_map.size_local]
-    h_membrane = mesh.h(1, _membrane_edges(tagged))
+    h_membrane = mesh.h(1, _edges(tagged, membrane_tag))
     corners = mesh.geometry.x[mesh.geometry.dofmaps[0][: cell_map.size_local, : tdim + 1]]
     quality = element_quality(corners[:, :, : mesh.geometry.dim])
-
-    def total(values: np.ndarray) -> float:
-        return comm.allreduce(float(values.sum()), op=MPI.SUM)
-
-    def low(values: np.ndarray) -> float:
-        return comm.allreduce(float(values.min(initial=np.inf)), op=MPI.MIN)
-
-    def high(values: np.ndarray) -> float:
-        return comm.allreduce(float(values.max(initial=0.0)), op=MPI.MAX)
-
+    stats = _Stats(comm)
     n_membrane = comm.allreduce(int(membrane.size), op=MPI.SUM)
     x = mesh.geometry.x[: mesh.geometry.index_map().size_local, : mesh.geometry.dim]
     lowest, highest = np.empty(x.shape[1]), np.empty(x.shape[1])
@@ -206,13 +320,14 @@ def report(tagged: TaggedMesh) -> MeshReport:
         vertices=mesh.topology.index_map(0).size_global,
         membrane_facets=n_membrane,
         extent=float(np.max(highest - lowest)),
-        volume=_measure(tagged, "dx"),
-        area=_measure(tagged, "ds"),
-        h_min=low(h),
-        h_max=high(h),
-        h_membrane_min=low(h_membrane),
-        h_membrane_mean=total(h_membrane) / max(comm.allreduce(h_membrane.size), 1),
-        h_membrane_max=high(h_membrane),
-        quality_min=low(quality),
-        quality_mean=total(quality) / cell_map.size_global,
+        volume=_measure(tagged, tdim, cytosol),
+        area=_measure(tagged, tdim - 1, membrane_tag),
+        h_min=stats.low(h),
+        h_max=stats.high(h),
+        h_membrane_min=stats.low(h_membrane),
+        h_membrane_mean=stats.total(h_membrane) / max(comm.allreduce(h_membrane.size), 1),
+        h_membrane_max=stats.high(h_membrane),
+        quality_min=stats.low(quality),
+        quality_mean=stats.total(quality) / cell_map.size_global,
+        compartments=_compartments(tagged, stats),
     )
