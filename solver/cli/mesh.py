@@ -3,18 +3,23 @@
 ::
 
     polarity mesh SHAPE [--radius R ...] [--size H] [--inner-size H] -o cell.msh
-    polarity mesh import SURFACE [--unit um|nm|mm|px] [--size H] -o cell.msh
+    polarity mesh --from config.toml -o cell.msh
+    polarity mesh import SURFACE [--inner SURFACE] [--unit um|nm|mm|px] [--size H] -o cell.msh
     polarity mesh --check FILE
 
 The output (gmsh ``.msh`` with physical groups ``cytosol`` and ``membrane``, or
-XDMF with tags) is what a run file reads with ``[mesh] shape = "file"``. Lengths
-are in µm, or strings with a unit (``"500 nm"``). Every mesh made or checked is
-described by :mod:`solver.mesh.report`.
+XDMF with tags) is what a run file reads with ``[mesh] shape = "file"``. ``--from``
+makes the mesh of the ``[mesh]`` table of a TOML file (a run file), nested ones
+(``[mesh.inner.NAME]``, ``[mesh.outside]``) included; a mesh of several volumes
+keeps the names of its volumes and surfaces in either format. Lengths are in µm, or
+strings with a unit (``"500 nm"``). Every mesh made or checked is described by
+:mod:`solver.mesh.report`.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--binary", action="store_true", help="write .msh in gmsh's binary format")
     p.add_argument("--check", type=Path, metavar="FILE", help="report on a mesh file (.msh, .xdmf)")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="TOML",
+        help="make the mesh of the [mesh] table of a run file (inner bodies, medium included)",
+    )
     shape = p.add_argument_group("shape (µm)")
     shape.add_argument("--radius", help="disk, sphere, capsule; spread: lamella radius")
     shape.add_argument("--semi-axes", nargs="+", metavar="A", help="ellipse: 2, ellipsoid: 3")
@@ -99,10 +111,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sizes.add_argument(
         "--max-elements",
         type=int,
-        default=Limits().mesh_elements,
         metavar="N",
         help="refuse a generated mesh estimated to have more cells "
-        f"(default {Limits().mesh_elements})",
+        f"(default {Limits().mesh_elements}; --from: the file's [limits] mesh_elements)",
     )
     units = p.add_argument_group("import")
     units.add_argument(
@@ -112,6 +123,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="length unit of the surface file (default um)",
     )
     units.add_argument("--pixel-size", help="with --unit px: µm per pixel (or e.g. '0.1 um')")
+    units.add_argument(
+        "--inner",
+        type=Path,
+        metavar="SURFACE",
+        help="a closed surface inside the cell's: an inner body (a second piece of the "
+        "cell's file works too)",
+    )
+    units.add_argument("--inner-name", default="nucleus", help="its volume (default nucleus)")
+    units.add_argument("--inner-surface", default="envelope", help="its surface (default envelope)")
     p.set_defaults(handler=run)
 
 
@@ -171,6 +191,39 @@ def _check_size(shape: str, kwargs: dict[str, Any], limit: int) -> None:
         )
 
 
+def _from_file(args: argparse.Namespace, comm: MPI.Comm, msh_file: Path | None) -> Any:
+    """The mesh of the ``[mesh]`` table of the TOML file ``--from``."""
+    from solver.config import runfile
+    from solver.config.limits import read_limits
+    from solver.config.mesh import read_mesh
+    from solver.config.values import Values
+    from solver.mesh import meshing
+
+    path = args.from_file
+    if args.shape is not None:
+        raise InputError("--from", f"takes a run file and -o, not a SHAPE ({args.shape!r})")
+    data = runfile._read_toml(path)  # InputError naming the file
+    try:
+        limits = read_limits(data.get("limits", {}))
+        if args.max_elements is not None:
+            limits = replace(limits, mesh_elements=args.max_elements)
+        runfile.check_document(data, limits)
+        values = Values(path.parent, limits)
+        if "mesh" not in data:
+            raise InputError("mesh", "missing table [mesh]")
+        spec = read_mesh(values, values.table("mesh", data["mesh"]))
+    except InputError as err:
+        raise err.located(str(path)) from None
+    if spec.file is not None:
+        raise InputError(f"{path}: mesh.shape", "'file': the mesh exists; --check reports on it")
+    try:
+        return meshing.generate(
+            spec.shape, comm, msh_file=msh_file, msh_binary=args.binary, **spec.arguments()
+        )
+    except meshing.MeshError as err:
+        raise InputError(f"{path}: mesh", str(err)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``polarity mesh``; returns the exit code."""
     from solver.mesh import meshing
@@ -180,23 +233,35 @@ def run(args: argparse.Namespace) -> int:
 
     comm = MPI.COMM_WORLD
     if args.check is not None:
-        if args.shape is not None or args.out is not None:
-            raise InputError("--check", "takes a mesh file only, no SHAPE and no -o")
+        if args.shape is not None or args.out is not None or args.from_file is not None:
+            raise InputError("--check", "takes a mesh file only, no SHAPE, --from or -o")
         try:
             tagged = meshing.read(args.check, comm)
         except meshing.MeshError as err:
             raise InputError("--check", str(err)) from None
         say("\n".join(mesh_report.report(tagged).lines()))
         return EXIT_OK
-    if args.shape is None:
+    if args.shape is None and args.from_file is None:
         raise InputError(
-            "polarity mesh", "expected a SHAPE, 'import SURFACE' or --check FILE (see --help)"
+            "polarity mesh",
+            "expected a SHAPE, 'import SURFACE', --from TOML or --check FILE (see --help)",
         )
     given = _lengths(args)
     out = _check_output(args.out, args.overwrite)
     msh_file = out if out.suffix.lower() == ".msh" else None
     if args.binary and msh_file is None:
         raise InputError("--binary", f"only for a .msh output, not {str(out)!r}")
+    nested = (args.inner, args.inner_name != "nucleus", args.inner_surface != "envelope")
+    if args.shape != IMPORT and any(nested):
+        raise InputError("--inner", "--inner/--inner-name/--inner-surface are for import")
+    if args.from_file is not None:
+        if given or args.order != 1:
+            raise InputError("--from", "the run file's [mesh] table gives the shape and sizes")
+        tagged = _from_file(args, comm, msh_file)
+        if msh_file is None:
+            meshing.write_xdmf(tagged, out)
+        say("\n".join([*mesh_report.report(tagged).lines(), f"written: {out}"]))
+        return EXIT_OK
     try:
         if args.shape == IMPORT:
             if args.surface is None:
@@ -219,6 +284,9 @@ def run(args: argparse.Namespace) -> int:
                 grading=scalars.get("grading"),
                 msh_file=msh_file,
                 msh_binary=args.binary,
+                inner=args.inner,
+                inner_name=args.inner_name,
+                inner_surface=args.inner_surface,
             )
         else:
             if args.surface is not None:
@@ -236,7 +304,8 @@ def run(args: argparse.Namespace) -> int:
                 kwargs["radius"] = SHAPE_DEFAULTS[args.shape]["radius"]  # a float
             if args.shape in ("ellipse", "ellipsoid") and "semi_axes" not in kwargs:
                 kwargs["semi_axes"] = SHAPE_DEFAULTS[args.shape]["semi_axes"]
-            _check_size(args.shape, kwargs, args.max_elements)
+            limit = Limits().mesh_elements if args.max_elements is None else args.max_elements
+            _check_size(args.shape, kwargs, limit)
             tagged = meshing.generate(
                 args.shape,
                 comm,
