@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from solver.mesh.catalog import FILL, SHAPE_DEFAULTS, SHAPE_DIM, estimate_cells, measures
+from solver.mesh.catalog import (
+    DEFAULT_GRADING,
+    FILL,
+    SHAPE_DEFAULTS,
+    SHAPE_DIM,
+    estimate_cells,
+    measures,
+)
 
 __all__ = [
     "INNER_SHAPES",
@@ -390,32 +397,59 @@ def estimate_parts(
     """About how many cells each part of a nested mesh has, by the key of its size.
 
     ``"size"``: the cell (:func:`~solver.mesh.catalog.estimate_cells`, inner bodies
-    included); ``"inner.NAME.size"``: an inner body at its own size, and a layer of
-    that size around it; ``"outside.size"``: the medium, whose sizes grow from
-    ``size`` at the membrane to its own over :func:`medium_grading`.
+    included); ``"inner.NAME.size"``: an inner body at its own size, and the cells its
+    finer sizes add around it; ``"outside.size"``: the medium, whose sizes grow from
+    ``size`` at the membrane to its own over :func:`medium_grading`. Sizes graded
+    away from a surface fill shells whose area grows as that of a ball of the same
+    volume-to-area ratio. Cheap and without gmsh; within about 50 % of gmsh's count.
     """
     dim = SHAPE_DIM[cell_shape]
     fill = FILL[dim]
+    cell_volume, cell_area = measures(cell_shape, cell_lengths)
     parts = {"size": estimate_cells(cell_shape, cell_lengths, size, inner_size, grading)}
+    ramp = DEFAULT_GRADING if grading is None else grading
+    cytosol = cell_volume - sum(b.measures()[0] for b in bodies)
     for body in bodies:
         volume, area = body.measures()
-        parts[f"{body.key}.size"] = (volume + area * body.size) / (fill * body.size**dim)
+        far = max(body.size, inner_size or size)
+        shell = _Shell(dim, area, dim * volume / area, (body.size, far), ramp)
+        finer = shell.cells(cytosol, fill, floor=size)
+        parts[f"{body.key}.size"] = volume / (fill * body.size**dim) + finer
     if medium is not None:
-        cell_volume, cell_area = measures(cell_shape, cell_lengths)
         volume = max(medium.measures()[0] - cell_volume, 0.0)
         far = max(medium.size, size)
-        ramp = medium_grading(size, far)
-        if ramp > 0:
-            if dim == 3:
-                per_area = ramp / (far - size) * (1 / size**2 - 1 / far**2) / 2
-            else:
-                per_area = ramp / (far - size) * (1 / size - 1 / far)
-            near = min(volume, cell_area * ramp)
-            count = min(cell_area * per_area, near / size**dim) / fill
-        else:
-            near, count = 0.0, 0.0
-        parts["outside.size"] = count + (volume - near) / (fill * far**dim)
+        shell = _Shell(dim, cell_area, dim * cell_volume / cell_area, (size, far), 0.0)
+        shell.ramp = medium_grading(size, far)
+        near = shell.cells(volume, fill)
+        parts["outside.size"] = near + max(volume - shell.volume, 0.0) / (fill * far**dim)
     return parts
+
+
+class _Shell:
+    """Cells in the layer outside a surface of ``area`` whose sizes grow away from it.
+
+    The size is ``sizes[0]`` up to that distance, then grows linearly to ``sizes[1]``
+    over ``ramp``; the layer's area at distance d is ``area (1 + d/radius)^(dim-1)``.
+    """
+
+    def __init__(
+        self, dim: int, area: float, radius: float, sizes: tuple[float, float], ramp: float
+    ) -> None:
+        self.dim, self.area, self.radius, self.sizes, self.ramp = dim, area, radius, sizes, ramp
+        self.volume = 0.0  # of the layer counted by the last call of cells()
+
+    def cells(self, cap: float, fill: float, floor: float | None = None) -> float:
+        """Cells in the layer up to volume ``cap`` (with ``floor``: only those finer than it)."""
+        near, far = self.sizes
+        d = np.linspace(0.0, near + self.ramp, 401)
+        h = np.where(d < near, near, near + (far - near) * (d - near) / max(self.ramp, 1e-300))
+        dv = self.area * (1 + d / self.radius) ** (self.dim - 1) * (d[1] - d[0])
+        keep = np.cumsum(dv) <= cap
+        density = 1 / (fill * h**self.dim)
+        if floor is not None:
+            density = np.maximum(density - 1 / (fill * floor**self.dim), 0.0)
+        self.volume = float(dv[keep].sum())
+        return float((dv * density)[keep].sum())
 
 
 def medium_grading(size: float, far: float) -> float:
