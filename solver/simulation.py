@@ -30,7 +30,7 @@ from solver.fem.problem import Problem, SolveInfo
 from solver.fem.readouts import MembraneReadouts, flatten, milestones
 from solver.io.checkpoint import Stored
 from solver.mesh import meshing
-from solver.model.model import COORDINATES, TIME, Compartment, noise_field
+from solver.model.model import COORDINATES, SPECIES_UNITS, TIME, noise_field
 from solver.model.stimulus import StimulusField, state_at
 from solver.time.stepper import Stepper
 
@@ -48,13 +48,18 @@ class Simulation:
         self.comm = comm
         t0 = wallclock.perf_counter()
         tagged = meshing.cell_mesh(config, comm)
-        self.geometry = CellGeometry.from_tagged(tagged)
+        model = config.model
+        try:
+            self.geometry = CellGeometry.from_tagged(
+                tagged, model.declared, {c.name for c in model.compartments}
+            )
+        except InputError as err:
+            raise err.located(config.source) from None
         self.center = self._centroid()
         try:  # before the forms: a stimulus that does not fit the cell costs nothing
             check_stimuli(config.model.stimuli, self.geometry, self.center)
         except InputError as err:
             raise err.located(config.source) from None
-        model = config.model
         self.stimuli = {
             name: StimulusField(
                 s,
@@ -81,7 +86,7 @@ class Simulation:
         self.pools = config.model.conserved_pools()
         self._weights = [self._lumped_mass(b) for b in self.forms.blocks]
         self._membrane_outputs()
-        self.layouts = {b.compartment.value: NodeLayout(b.space) for b in self.blocks}
+        self.layouts = {b.name: NodeLayout(b.space) for b in self.blocks}
         self.size = max(float(np.ptp(self.geometry.mesh.geometry.x, axis=0).max()), 0.0)
         self.size = self.comm.allreduce(self.size, op=MPI.MAX)
         self.stepper = Stepper(
@@ -106,9 +111,8 @@ class Simulation:
         self.derived: dict[str, tuple[fem.Function, fem.Expression]] = {}
         self.derived_dofs = None  # their dofs' places in the membrane block
         self.readouts = None
-        self.membrane = next(
-            (b for b in self.blocks if b.compartment == Compartment.MEMBRANE), None
-        )
+        membrane = self.config.model.membrane
+        self.membrane = next((b for b in self.blocks if b.name == membrane), None)
         if self.membrane is None:
             return
         space, self.derived_dofs = self.membrane.component(0)
@@ -245,7 +249,7 @@ class Simulation:
 
     def _lumped_mass(self, block) -> np.ndarray:
         """∫ φ_j for every owned dof (µm³ or µm²): totals are exact dot products with it."""
-        measure = self.geometry.dx if block.compartment == Compartment.CYTOSOL else self.geometry.dm
+        measure = self.geometry.own(block.name)
         v = ufl.TestFunction(block.space)
         ones = fem.Constant(block.space.mesh, np.ones(len(block.species)))
         vec = fem.assemble_vector(fem.form(ufl.inner(ones, v) * measure))
@@ -275,7 +279,19 @@ class Simulation:
         """The run's values in solver units (µm, s, µM, µM·µm), as used."""
         cfg, model = self.config, self.config.model
         return {
-            "units": {"length": "um", "time": "s", "cytosol": "uM", "membrane": "uM*um"},
+            "units": {
+                "length": "um",
+                "time": "s",
+                **{c.name: SPECIES_UNITS[c.kind] for c in model.declared.values()},
+            },
+            "compartments": {
+                c.name: {
+                    "kind": c.kind.value,
+                    **({"inside": c.inside} if c.inside else {}),
+                    **({"outside": c.outside} if c.outside else {}),
+                }
+                for c in model.declared.values()
+            },
             "mesh": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.mesh.items()},
             "time": {
                 "end": cfg.time.end,
@@ -293,7 +309,7 @@ class Simulation:
             "parameters": dict(model.parameters),
             "species": {
                 s.name: {
-                    "compartment": s.compartment.value,
+                    "compartment": s.compartment,
                     "D": s.D,
                     "initial": s.initial if isinstance(s.initial, float) else s.initial.text,
                     "noise": s.noise,
@@ -302,7 +318,7 @@ class Simulation:
             },
             "reactions": {
                 r.name: {
-                    "location": r.location.value,
+                    "location": r.location,
                     "rate": r.rate.text,
                     "stoichiometry": r.stoichiometry,
                 }

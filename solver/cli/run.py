@@ -19,6 +19,7 @@ from solver.cli.common import (
     started,
     wall_time_of,
 )
+from solver.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,11 +99,16 @@ def check_command(args: argparse.Namespace) -> int:
     model = cfg.model
     # everything is checked, the mesh included, before anything is printed
     tagged = meshing.cell_mesh(cfg, MPI.COMM_WORLD)
-    geometry = CellGeometry.from_tagged(tagged)
+    try:
+        geometry = CellGeometry.from_tagged(
+            tagged, model.declared, {c.name for c in model.compartments}
+        )
+    except InputError as err:
+        raise err.located(cfg.source) from None
     unknowns = 0
     for comp in model.compartments:
-        n = len(model.in_compartment(comp))
-        mesh = geometry.mesh if comp.value == "cytosol" else geometry.membrane
+        n = len(model.in_compartment(comp.name))
+        mesh = geometry.regions[comp.name].mesh
         unknowns += n * mesh.geometry.index_map().size_global
     mesh_lines = report(tagged).lines()
     say(f"{cfg.source}: valid")
@@ -127,7 +133,7 @@ def _model_lines(cfg: Any) -> list[str]:
     for s in model.species.values():
         initial = s.initial if isinstance(s.initial, float) else s.initial.text
         lines.append(
-            f"  {s.name:<{width}}  {s.compartment.value:<9} {s.units:<{unit_width}}  "
+            f"  {s.name:<{width}}  {s.compartment:<9} {s.units:<{unit_width}}  "
             f"D = {s.D:<8g} initial = {initial}" + (f"  ({s.description})" if s.description else "")
         )
     if model.reactions:
@@ -145,7 +151,7 @@ def _model_lines(cfg: Any) -> list[str]:
         for r in model.reactions.values():
             equation = equations[r.name].strip()
             lines.append(
-                f"  {r.name:<{width}}  {r.location.value:<9} {equation:<{eq_width}}"
+                f"  {r.name:<{width}}  {r.location:<9} {equation:<{eq_width}}"
                 f"   rate = {r.rate.text}"
             )
     if model.parameters:

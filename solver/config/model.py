@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from solver.config import units
+from solver.config.compartments import locate, read_compartments, species_compartment
 from solver.config.stimulus import StimulusTables
 from solver.config.values import RESERVED, Values, shown
 from solver.errors import InputError
@@ -40,7 +41,7 @@ from solver.model.model import (
 from solver.model.model import (
     TIME as TIME_NAME,
 )
-from solver.model.names import NameClash, Names
+from solver.model.names import NameClash, Names, normalise
 
 _SPECIES_KEYS = ("compartment", "D", "initial", "noise", "unit", "description")
 _REACTION_KEYS = ("equation", "rate", "on")
@@ -81,6 +82,7 @@ class ModelTables:
                 raise InputError(f"{section}.{name}", str(err)) from None
             return normal
 
+        self.compartments = read_compartments(self.v, data.get("compartments"))
         parameters = {}
         self.dims = {c: Value.fixed(LENGTH) for c in COORDINATES}
         self.dims[TIME_NAME] = Value.fixed(TIME)
@@ -153,6 +155,7 @@ class ModelTables:
             parameters=parameters,
             fields=frozenset(fields),
             stimuli=stimuli,
+            declared=self.compartments,
         )
 
     def expand(
@@ -179,33 +182,30 @@ class ModelTables:
         """
         key = key or f"species.{name}"
         self.v.keys(key, table, _SPECIES_KEYS)
-        compartment = table.get("compartment")
-        if not isinstance(compartment, str) or compartment not in tuple(Compartment):
-            raise InputError(
-                f"{key}.compartment",
-                f"expected 'cytosol' or 'membrane', got {shown(compartment)}",
-            )
-        compartment = Compartment(compartment)
+        where = species_compartment(
+            f"{key}.compartment", table.get("compartment"), self.compartments
+        )
         D = self.v.quantity(f"{key}.D", table.get("D", 0.0), "diffusivity")
         if D < 0:
             raise InputError(
                 f"{key}.D", f"a diffusion coefficient cannot be negative, got {shown(table['D'])}"
             )
-        unit = self.species_unit(key, table.get("unit"), compartment)
+        unit = self.species_unit(key, table.get("unit"), where)
         description = self.description(f"{key}.description", table.get("description", ""))
-        expect = SPECIES_DIMENSIONS[unit or Species(name, compartment, 0, 0).units]
+        expect = SPECIES_DIMENSIONS[unit or Species(name, where.name, 0, 0, kind=where.kind).units]
         initial = table.get("initial", 0.0)
         noise = self.v.quantity(f"{key}.noise", table.get("noise", 0.0), "dimensionless")
         if not 0 <= noise < 1:
             raise InputError(f"{key}.noise", "expected a relative amplitude in [0, 1), e.g. '5 %'")
         return Species(
             name,
-            compartment,
+            where.name,
             D,
             self.v.value_or_expression(f"{key}.initial", initial, expect, known),
             noise,
             unit,
             description,
+            where.kind,
         )
 
     def species_unit(self, key: str, value: Any, compartment: Compartment) -> str:
@@ -238,7 +238,7 @@ class ModelTables:
                 f"solver computes with, never rescaled, so declare '{text}' and give values "
                 f'in {value.strip()} where you enter them (initial = "... {value.strip()}")',
             )
-        default = Species("", compartment, 0, 0).units
+        default = Species("", compartment.name, 0, 0, kind=compartment.kind).units
         return "" if text == default else text
 
     def description(self, key: str, value: Any) -> str:
@@ -290,24 +290,15 @@ class ModelTables:
         written = self.v.expression(f"{key}.rate", table["rate"], known)
         rate = self.expand(f"{key}.rate", written, definitions or {})
         involved = set(reactants) | set(products) | (set(rate.names) & set(species))
-        # stimuli are sampled on the membrane: a rate that reads one is a membrane reaction
-        on_membrane = bool(rate.names & fields) or any(
-            species[s].compartment == Compartment.MEMBRANE for s in involved
-        )
         on = table.get("on")
-        if on is not None and (not isinstance(on, str) or on not in tuple(Compartment)):
-            raise InputError(f"{key}.on", f"expected 'membrane' or 'cytosol', got {shown(on)}")
-        if on == Compartment.CYTOSOL and on_membrane:
-            raise InputError(
-                f"{key}.on",
-                "a reaction involving membrane species is integrated "
-                "on the membrane; it cannot be declared on the cytosol",
-            )
-        location = (
-            Compartment.MEMBRANE
-            if on_membrane or on == Compartment.MEMBRANE
-            else Compartment.CYTOSOL
-        )
+        if on is not None:
+            on = normalise(on) if isinstance(on, str) else None
+            if on not in self.compartments:
+                names = ", ".join(f"'{c}'" for c in self.compartments)
+                raise InputError(
+                    f"{key}.on", f"expected a compartment ({names}), got {shown(table['on'])}"
+                )
+        location = locate(key, involved, species, self.compartments, on, bool(rate.names & fields))
         reaction = Reaction(name, reactants, products, rate, location)
         self.check_rate(key, reaction, written, species)
         return reaction
@@ -337,11 +328,11 @@ class ModelTables:
             dim = dims[n].dim if n in dims else units.read_unit(s.units)[0]
             flux = s.compartment != reaction.location
             need[n] = dim * LENGTH / TIME if flux else dim / TIME
-        where = reaction.location.value
+        where = reaction.location
         expected = next(iter(need.values()))
         if any(d != expected for d in need.values()):
             shown_species = ", ".join(
-                f"{n} ({species[n].units}, {species[n].compartment.value})" for n in need
+                f"{n} ({species[n].units}, {species[n].compartment})" for n in need
             )
             wanted = " and ".join(sorted({unit_text(d) for d in need.values()}))
             raise InputError(

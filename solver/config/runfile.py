@@ -36,6 +36,7 @@ _SECTIONS = (
     "time",
     "output",
     "parameters",
+    "compartments",
     "stimulus",
     "species",
     "definitions",

@@ -14,7 +14,7 @@ from typing import Any
 from solver.config.values import Values, shown
 from solver.errors import InputError
 from solver.mesh.catalog import SHAPE_DIM
-from solver.model.model import Compartment, Model
+from solver.model.model import Model
 from solver.model.names import normalise
 from solver.model.stimulus import KINDS as STIMULUS_KINDS
 from solver.model.stimulus import Stimulus, StimulusEvent
@@ -272,6 +272,7 @@ class StimulusTables:
         if not isinstance(name, str):
             raise InputError(key, f"expected the name of a membrane species, got {shown(name)}")
         s = model.species.get(normalise(name))
-        if s is None or s.compartment != Compartment.MEMBRANE:
-            raise InputError(key, f"{shown(name)} is not a membrane species")
+        if s is None or s.compartment != model.membrane:
+            where = model.membrane or "a surface"
+            raise InputError(key, f"{shown(name)} is not a species of {where}")
         return s.name

@@ -1,19 +1,22 @@
-"""UFL forms of the bulk–surface system, split by how often they change.
+"""UFL forms of the compartments' system, split by how often they change.
 
-Unknowns: one blocked P1 function per compartment (cytosol on the cell mesh,
-membrane on the membrane submesh), one component per species. The residual of a
+Unknowns: one blocked P1 function per compartment that holds species (on the
+compartment's mesh, :mod:`solver.fem.geometry`), one component per species. The residual of a
 step with BDF coefficients (c0, c1, c2) (already divided by dt, 1/s) is
 
     F(U) = K U + H + N(U)
 
 - ``K``: c0·mass + diffusion, linear; assembled once per step size,
 - ``H``: (c1 U^n + c2 U^{n-1})·mass, assembled once per step,
-- ``N``: reactions, and the membrane fluxes that couple the compartments,
-  assembled at every Newton iteration on the membrane facets (and on the cells
+- ``N``: reactions, and the surface fluxes that couple the compartments,
+  assembled at every Newton iteration on the surfaces' facets (and on the cells
   only if there are volume reactions).
 
-Every membrane reaction enters the membrane row and the cytosol boundary row
-with the same integrand and quadrature, so conserved pools are exact.
+Every surface reaction enters the rows of the surface and of the volumes beside it
+with the same integrand and quadrature, so conserved pools are exact. A reaction
+with species of the volumes on both sides of a surface is integrated over the
+surface's facets seen from both sides: the inside volume's functions and tests are
+restricted to the ``"+"`` side, the outside volume's to ``"-"``.
 dolfinx 0.11 constraints: pure membrane terms are submesh ``dx`` integrals (the
 gradient of a submesh function inside a parent ``ds`` integral is wrong), and
 constants belong to one mesh, so each has its twin on the other mesh.
@@ -33,7 +36,7 @@ from ufl.algorithms.analysis import extract_coefficients, extract_constants
 from ufl.corealg.traversal import unique_pre_traversal
 
 from solver.fem.geometry import CellGeometry
-from solver.model.model import COORDINATES, TIME, Compartment, Model
+from solver.model.model import COORDINATES, TIME, Compartment, Model, Reaction
 
 
 def _constant(mesh: dolfinx.mesh.Mesh, value) -> fem.Constant:
@@ -51,6 +54,11 @@ class Block:
     history: list[fem.Function]  # U^n, U^{n-1}
     bdf: list[fem.Constant]  # c0, c1, c2 on this block's mesh (1/s)
     diffusivity: fem.Constant  # one per species, µm²/s
+
+    @property
+    def name(self) -> str:
+        """The compartment's name."""
+        return self.compartment.name
 
     def index(self, name: str) -> int:
         """Position of species ``name`` among this block's components."""
@@ -137,6 +145,32 @@ def reaction_degree(
     return min(configured, estimate_total_polynomial_degree(rate * test))
 
 
+def _restricted(expr, side: str | None):
+    """``expr`` seen from ``side`` ("+" or "-") of the facets, or as it is (None)."""
+    return expr if side is None else expr(side)
+
+
+def _where(
+    reaction: Reaction, model: Model, geometry: CellGeometry, metadata: dict
+) -> tuple[dict[str, str], ufl.Measure]:
+    """The measure a reaction is integrated with, and the sides of its compartments.
+
+    ``sides`` maps compartment names to the restriction of their functions ("+" or
+    "-"), and is empty unless the reaction reads species of both volumes beside its
+    surface (then it is integrated over the facets seen from both sides).
+    """
+    where = model.declared[reaction.location]
+    if not where.surface:
+        return {}, geometry.volume(where.name, **metadata)
+    names = reaction.species | (reaction.rate.names & set(model.species))
+    volumes = {model.species[n].compartment for n in names} & set(where.sides)
+    if len(volumes) == 2:
+        sides = {where.name: "+", where.inside: "+", where.outside: "-"}
+        return sides, geometry.interface(where.name, **metadata)
+    side = next(iter(volumes), where.inside)
+    return {}, geometry.surface(where.name, side, **metadata)
+
+
 def build(
     model: Model,
     geometry: CellGeometry,
@@ -152,14 +186,14 @@ def build(
     a neighbouring node negative (docs/numerics.md, Mass lumping); totals and pools are conserved
     either way, since a lumped row sums to the consistent row's sum.
     """
-    mesh, membrane = geometry.mesh, geometry.membrane
-    entity_maps = [geometry.entity_map]
+    mesh = geometry.mesh
+    entity_maps = geometry.entity_maps
     blocks = []
     for compartment in model.compartments:
-        names = [s.name for s in model.in_compartment(compartment)]
-        on = mesh if compartment == Compartment.CYTOSOL else membrane
+        names = [s.name for s in model.in_compartment(compartment.name)]
+        on = geometry.regions[compartment.name].mesh
         space = fem.functionspace(on, ("Lagrange", 1, (len(names),)))
-        u = fem.Function(space, name=compartment.value)
+        u = fem.Function(space, name=compartment.name)
         past = [fem.Function(space) for _ in range(2)]
         bdf = [_constant(on, v) for v in (1.0, -1.0, 0.0)]
         D = _constant(on, [model.species[n].D for n in names])
@@ -171,24 +205,16 @@ def build(
     symbols: dict[str, object] = {TIME: t, **parameters}
     for i, c in enumerate(COORDINATES):
         symbols[c] = x[i] if i < geometry.gdim else 0.0
-    for block in blocks:
-        for i, name in enumerate(block.species):
-            symbols[name] = block.u[i]
     symbols.update(extra_symbols or {})
-
-    metadata = {"quadrature_degree": quadrature_degree}
-    dx = geometry.dx(metadata=metadata)
-    ds = geometry.ds(metadata=metadata)
     tests = [ufl.TestFunction(b.space) for b in blocks]
     trials = [ufl.TrialFunction(b.space) for b in blocks]
-    measures = {Compartment.CYTOSOL: geometry.dx, Compartment.MEMBRANE: geometry.dm}
 
     linear: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
     history: list[fem.Form] = []
     lumping = {"quadrature_rule": "vertex", "quadrature_degree": 1} if lumped else {}
     for i, (b, v, du) in enumerate(zip(blocks, tests, trials, strict=True)):
-        measure = measures[b.compartment]
-        mass = measure(metadata=lumping) if lumped else measure
+        measure = geometry.own(b.name)
+        mass = geometry.own(b.name, **lumping) if lumped else measure
         c0, c1, c2 = b.bdf
         stiffness = sum(
             b.diffusivity[k] * ufl.inner(ufl.grad(du[k]), ufl.grad(v[k]))
@@ -207,15 +233,25 @@ def build(
     static = {id(c) for c in parameters.values()}
     block_of = {name: (i, b.index(name)) for i, b in enumerate(blocks) for name in b.species}
     affine = geometry.mesh.geometry.cmaps[0].degree == 1
+    metadata = {"quadrature_degree": quadrature_degree}
     for reaction in model.reactions.values():
-        rate = reaction.rate.to_ufl(symbols)
-        measure = ds if reaction.location == Compartment.MEMBRANE else dx
+        sides, measure = _where(reaction, model, geometry, metadata)
+        local = dict(symbols)
+        for b in blocks:
+            for k, name in enumerate(b.species):
+                local[name] = _restricted(b.u[k], sides.get(b.name))
+        if sides:  # two-sided: everything else is seen from the inside
+            for name in (*COORDINATES, *(extra_symbols or {})):
+                value = local[name]
+                if isinstance(value, ufl.core.expr.Expr):
+                    local[name] = value("+")
+        rate = reaction.rate.to_ufl(local)
         degree = reaction_degree(rate, tests[0][0], quadrature_degree, affine)
         if degree != quadrature_degree:
             measure = measure.reconstruct(metadata={"quadrature_degree": degree})
         for name, nu in reaction.stoichiometry.items():
             i, k = block_of[name]
-            term = -nu * rate * tests[i][k] * measure
+            term = -nu * rate * _restricted(tests[i][k], sides.get(blocks[i].name)) * measure
             rows[i] = term if rows[i] is None else rows[i] + term
             for j, b in enumerate(blocks):
                 d = ufl.algorithms.expand_derivatives(ufl.derivative(term, b.u, trials[j]))

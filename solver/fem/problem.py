@@ -3,9 +3,9 @@
 One monolithic Newton solve (PETSc SNES, exact Jacobian) per time step over all
 compartments. The matrix is a single ``kind="mpi"`` AIJ matrix with one block
 per compartment; the default linear solver is GMRES preconditioned by a
-multiplicative field split (cytosol | membrane): algebraic multigrid (GAMG) on the
-cytosol, which measured fastest and robust on the target problems, and
-block-Jacobi/ILU(0) on the membrane (see ``_configure``). Any PETSc option can be
+multiplicative field split, one split per compartment: algebraic multigrid (GAMG)
+on each volume, which measured fastest and robust on the target problems, and
+block-Jacobi/ILU(0) on each surface (see ``_configure``). Any PETSc option can be
 overridden under this problem's options prefix.
 """
 
@@ -99,8 +99,7 @@ class Problem:
             else self.K
         )
         for M in {id(M): M for M in (self.A, self.K, self.K_J)}.values():
-            self._assemble_matrix(M, forms.layout)
-            M.assemble()
+            self._fix_pattern(M)
         self.x = fem_petsc.create_vector(spaces, kind="mpi")
         self.b = fem_petsc.create_vector(spaces, kind="mpi")
         self.h = fem_petsc.create_vector(spaces, kind="mpi")
@@ -138,19 +137,17 @@ class Problem:
         else:
             options.update(ITERATIVE_DEFAULTS)
             if len(blocks) == 1:
-                options["pc_type"] = (
-                    "gamg" if blocks[0].compartment.value == "cytosol" else "bjacobi"
-                )
+                options["pc_type"] = "bjacobi" if blocks[0].compartment.surface else "gamg"
             else:
                 options["pc_type"] = "fieldsplit"
                 options["pc_fieldsplit_type"] = "multiplicative"
-                # cytosol: diffusion-dominated, algebraic multigrid; membrane: a thin
-                # surface whose block is mass-dominated and holds species without
-                # diffusion, where GAMG's aggregation breaks down: block-Jacobi/ILU(0)
+                # volumes: diffusion-dominated, algebraic multigrid; surfaces: thin,
+                # their blocks mass-dominated and holding species without diffusion,
+                # where GAMG's aggregation breaks down: block-Jacobi/ILU(0)
                 for b in blocks:
-                    options[f"fieldsplit_{b.compartment.value}_ksp_type"] = "preonly"
-                    options[f"fieldsplit_{b.compartment.value}_pc_type"] = (
-                        "gamg" if b.compartment.value == "cytosol" else "bjacobi"
+                    options[f"fieldsplit_{b.name}_ksp_type"] = "preonly"
+                    options[f"fieldsplit_{b.name}_pc_type"] = (
+                        "bjacobi" if b.compartment.surface else "gamg"
                     )
         options.update(user)
         self.options = options
@@ -180,10 +177,27 @@ class Problem:
                 comm=self.comm,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
             )
             index_set.setBlockSize(b.space.dofmap.index_map_bs)
-            sets.append((b.compartment.value, index_set))
+            sets.append((b.name, index_set))
         return sets
 
     # -- assembly --------------------------------------------------------------
+    def _fix_pattern(self, M: PETSc.Mat) -> None:
+        """Give ``M`` every location any of the forms adds to, then freeze it.
+
+        dolfinx 0.11 adds zeros at stale places for a side of an interface facet
+        where a space has no cell (a volume's functions on the other volume's side):
+        those places join the pattern here, with zeros, and any later new place is
+        dropped, so every assembly adds into the same pattern (``A += K`` is a plain
+        add of value arrays).
+        """
+        M.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)  # type: ignore[arg-type]
+        forms = self.forms
+        for layer in (forms.layout, forms.linear, forms.jacobian, forms.fixed):
+            self._assemble_matrix(M, layer)
+        M.assemble()
+        M.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)  # type: ignore[arg-type]
+        M.zeroEntries()
+
     def _assemble_matrix(self, A: PETSc.Mat, forms) -> None:
         """Add the blocks of ``forms`` into ``A`` (None blocks are skipped)."""
         for i, row in enumerate(forms):

@@ -47,10 +47,7 @@ class MembraneReadouts:
         n = ufl.FacetNormal(geometry.mesh)
         self.weights = self._assemble(v * geometry.dm, [])
         self.moments = np.array(
-            [
-                self._assemble(v * n[i] * geometry.ds, [geometry.entity_map])
-                for i in range(self.gdim)
-            ]
+            [self._assemble(v * n[i] * geometry.ds, geometry.entity_maps) for i in range(self.gdim)]
         )
         x = space.tabulate_dof_coordinates()[: self.owned, : self.gdim] - center[: self.gdim]
         self.unit = x / np.maximum(np.linalg.norm(x, axis=1), 1e-300)[:, None]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from solver.model.model import SPECIES_UNITS as _DEFAULT_UNITS
-from solver.model.model import Compartment, Model, Species
+from solver.model.model import Kind, Model, Species
 
 __all__ = ["field_table", "label", "total_units"]
 
@@ -28,15 +28,16 @@ TIME_UNITS = "s"
 
 def _what(s: Species) -> str:
     """What the numbers of ``s`` are, from its compartment and unit."""
-    where = s.compartment.value
+    where = s.compartment
+    surface = s.kind is Kind.SURFACE
     if s.units == "1":
         return f"dimensionless {where} species {s.name}"
-    if s.units == "uM" and s.compartment == Compartment.MEMBRANE:
-        return f"membrane species {s.name} as a concentration (volume-equivalent), not a density"
+    if s.units == "uM" and surface:
+        return f"{where} species {s.name} as a concentration (volume-equivalent), not a density"
     if s.units == "uM":
-        return f"concentration of cytosol species {s.name}"
-    if s.compartment == Compartment.MEMBRANE:
-        return f"surface density of membrane species {s.name} (1 uM*um = 602.214 molecules/um^2)"
+        return f"concentration of {where} species {s.name}"
+    if surface:
+        return f"surface density of {where} species {s.name} (1 uM*um = 602.214 molecules/um^2)"
     return f"{where} species {s.name} in {s.units}"
 
 
@@ -47,7 +48,7 @@ def label(s: Species) -> str:
 
 def total_units(s: Species, dim: int = 3) -> str:
     """Units of ``total_X`` (the integral of ``s`` over its compartment) in ``dim``-D."""
-    measure = dim - (s.compartment == Compartment.MEMBRANE)
+    measure = dim - (s.kind is Kind.SURFACE)
     area = "um" if measure == 1 else f"um^{measure}"
     if s.units == "1":
         return area
@@ -71,7 +72,7 @@ def field_table(
         if s.description:
             what = f"{s.description}: {what}"
         table[s.name] = {
-            "compartment": s.compartment.value,
+            "compartment": s.compartment,
             "units": s.units,
             "description": what + (f"; D = {s.D:g} um^2/s" if s.D else "; no diffusion"),
             "total_units": total_units(s, dim),

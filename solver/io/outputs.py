@@ -62,7 +62,7 @@ class RunOutputs:
             files.on_root(self.comm, self.out, self._drop_temporaries)
         self.writers: dict[str, SeriesWriter] = {}
         for b in sim.blocks:
-            name = b.compartment.value
+            name = b.name
             state = SeriesState([tuple(e) for e in meta["series"][name]]) if meta else None
             self.writers[name] = SeriesWriter(
                 self.out / name, sim.layouts[name], self._infos(b), state
@@ -119,8 +119,8 @@ class RunOutputs:
         """Write the fields at the current time and ``row`` to ``metrics.csv``."""
         sim = self.sim
         for b in sim.blocks:
-            writer = self.writers[b.compartment.value]
-            layout = sim.layouts[b.compartment.value]
+            writer = self.writers[b.name]
+            layout = sim.layouts[b.name]
             values = b.u.x.array.reshape(-1, len(b.species))
             arrays = {n: values[: layout.owned, k] for k, n in enumerate(b.species)}
             if b is sim.membrane:
@@ -153,7 +153,7 @@ class RunOutputs:
         checkpoint.write(
             checkpoint.path_in(self.out),
             sim.layouts,
-            {b.compartment.value: b.species for b in sim.blocks},
+            {b.name: b.species for b in sim.blocks},
             sim.stepper.states(),
             meta,
             self.comm,

@@ -1,9 +1,10 @@
 """The model: species, compartments and reactions, a pure description.
 
 Nothing here knows about meshes or PETSc. Units are the solver's: µm, s, µM for
-cytosol species and µM·µm (surface density) for membrane species. A reaction
-``rate`` is a volume rate (µM/s) for a cytosol reaction and a flux density
-(µM·µm/s) for a membrane reaction; the stoichiometric coefficients multiply it.
+species of a volume compartment and µM·µm (surface density) for species of a
+surface. A reaction ``rate`` is a volume rate (µM/s) for a reaction in a volume and
+a flux density (µM·µm/s) for a reaction on a surface (which may change species of
+the volumes on either side); the stoichiometric coefficients multiply it.
 """
 
 from __future__ import annotations
@@ -26,16 +27,53 @@ COORDINATES = ("x", "y", "z")
 TIME = "t"
 
 
-class Compartment(enum.StrEnum):
-    """Where a species lives, or where a reaction is integrated."""
+class Kind(enum.StrEnum):
+    """What a compartment is: a region of the mesh or a set of its facets."""
 
-    CYTOSOL = "cytosol"
-    MEMBRANE = "membrane"
+    VOLUME = "volume"
+    SURFACE = "surface"
 
 
-#: the unit of a species' numbers unless it declares one: µM in the cytosol, µM·µm
-#: (a surface density) on the membrane
-SPECIES_UNITS = {Compartment.CYTOSOL: "uM", Compartment.MEMBRANE: "uM*um"}
+#: the names of the two compartments of a run file without ``[compartments]``
+CYTOSOL = "cytosol"
+MEMBRANE = "membrane"
+
+
+@dataclass(frozen=True)
+class Compartment:
+    """A volume (cells of the mesh) or a surface (facets) that species live in.
+
+    A surface lies between the volume ``inside`` and the volume ``outside``, or, with
+    ``outside`` empty, on the outer boundary of ``inside`` (the cell membrane of a
+    cell without a medium around it).
+    """
+
+    name: str
+    kind: Kind
+    inside: str = ""
+    outside: str = ""
+
+    @property
+    def surface(self) -> bool:
+        """Whether the compartment is a surface."""
+        return self.kind is Kind.SURFACE
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        """The volumes on the two sides of a surface (inside first); () for a volume."""
+        return tuple(v for v in (self.inside, self.outside) if v)
+
+
+#: the compartments of a run file without ``[compartments]``: the cytosol and its boundary
+DEFAULT_COMPARTMENTS: Mapping[str, Compartment] = {
+    CYTOSOL: Compartment(CYTOSOL, Kind.VOLUME),
+    MEMBRANE: Compartment(MEMBRANE, Kind.SURFACE, inside=CYTOSOL),
+}
+
+
+#: the unit of a species' numbers unless it declares one: µM in a volume, µM·µm
+#: (a surface density) on a surface
+SPECIES_UNITS = {Kind.VOLUME: "uM", Kind.SURFACE: "uM*um"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +89,7 @@ class Species:
     """
 
     name: str
-    compartment: Compartment
+    compartment: str
     D: float
     initial: float | Expression
     #: relative amplitude of reproducible spatial noise on the initial value (0.05 = ±5 %)
@@ -61,11 +99,18 @@ class Species:
     unit: str = ""
     #: what the species is, in a few words (``"PIP3"``); "" for none
     description: str = ""
+    #: the kind of its compartment; by default a volume, except in ``membrane``
+    kind: Kind | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            kind = Kind.SURFACE if self.compartment == MEMBRANE else Kind.VOLUME
+            object.__setattr__(self, "kind", kind)
 
     @property
     def units(self) -> str:
         """The unit of the species' numbers: the declared one, else the compartment's."""
-        return self.unit or SPECIES_UNITS[self.compartment]
+        return self.unit or SPECIES_UNITS[self.kind or Kind.VOLUME]
 
 
 @dataclass(frozen=True)
@@ -80,7 +125,8 @@ class Reaction:
     reactants: Mapping[str, int]
     products: Mapping[str, int]
     rate: Expression
-    location: Compartment
+    #: the name of the compartment the reaction is integrated over
+    location: str
 
     @property
     def stoichiometry(self) -> dict[str, int]:
@@ -120,15 +166,26 @@ class Model:
     #: names of external fields (stimuli and occupancies) that expressions may use
     fields: frozenset[str] = frozenset()
     stimuli: Mapping[str, Stimulus] = field(default_factory=dict)
+    #: every declared compartment by name, volumes first
+    declared: Mapping[str, Compartment] = field(default_factory=lambda: DEFAULT_COMPARTMENTS)
 
-    def in_compartment(self, compartment: Compartment) -> list[Species]:
+    def in_compartment(self, compartment: str) -> list[Species]:
         """Species of one compartment, in declaration order."""
         return [s for s in self.species.values() if s.compartment == compartment]
 
     @property
     def compartments(self) -> list[Compartment]:
-        """Compartments that hold at least one species (cytosol first)."""
-        return [c for c in Compartment if self.in_compartment(c)]
+        """Compartments that hold at least one species (volumes first, as declared)."""
+        return [c for c in self.declared.values() if self.in_compartment(c.name)]
+
+    @property
+    def membrane(self) -> str | None:
+        """The surface of the polarity read-outs: ``membrane``, else the first surface.
+
+        None when no surface holds a species.
+        """
+        surfaces = [c.name for c in self.compartments if c.surface]
+        return MEMBRANE if MEMBRANE in surfaces else next(iter(surfaces), None)
 
     def conserved_pools(self) -> list[ConservedPool]:
         """Conserved weighted sums: a basis of the left null space of the stoichiometry.

@@ -191,7 +191,7 @@ class Stepper:
             arrays = [b.history[0].x.array[:n], b.history[1].x.array[:n]]
             if self.oldest is not None:
                 arrays.append(self.oldest[k])
-            out[b.compartment.value] = [a.reshape(-1, len(b.species)) for a in arrays]
+            out[b.name] = [a.reshape(-1, len(b.species)) for a in arrays]
         return out
 
     def load(self, stored: Stored, layouts: dict[str, NodeLayout], tolerance: float) -> None:
@@ -203,7 +203,7 @@ class Stepper:
         """
         oldest: list[np.ndarray | None] = []
         for b in self.blocks:
-            name = b.compartment.value
+            name = b.name
             block = stored.blocks.get(name)
             if block is None or block.species != list(b.species):
                 raise InputError(

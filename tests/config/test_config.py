@@ -9,7 +9,6 @@ import pytest
 from solver import config
 from solver.errors import InputError
 from solver.model.expressions import Expression
-from solver.model.model import Compartment
 
 BASE = {
     "mesh": {"shape": "disk", "radius": "5 um", "size": "1 um"},
@@ -48,8 +47,8 @@ def test_units_are_converted_once_at_load():
     assert p["h"] == pytest.approx(5 / 3)
     c, m = cfg.model.species["c"], cfg.model.species["m"]
     assert c.initial == pytest.approx(0.025) and c.D == 10.0
-    assert isinstance(m.initial, Expression) and m.compartment == Compartment.MEMBRANE
-    assert cfg.model.reactions["bind"].location == Compartment.MEMBRANE
+    assert isinstance(m.initial, Expression) and m.compartment == "membrane"
+    assert cfg.model.reactions["bind"].location == "membrane"
     assert cfg.output.every == pytest.approx(1.2)  # default: 100 outputs
 
 
@@ -60,9 +59,9 @@ def test_reaction_location_rules():
     d["reactions"]["src"] = {"equation": "-> s", "rate": "1", "on": "membrane"}
     d["reactions"]["seen"] = {"equation": "-> s", "rate": "m"}  # rate reads a membrane species
     r = config.from_dict(d).model.reactions
-    assert r["decay"].location == Compartment.CYTOSOL
-    assert r["src"].location == Compartment.MEMBRANE
-    assert r["seen"].location == Compartment.MEMBRANE
+    assert r["decay"].location == "cytosol"
+    assert r["src"].location == "membrane"
+    assert r["seen"].location == "membrane"
 
 
 def test_override_reads_toml_values_and_unit_strings():

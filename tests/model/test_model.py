@@ -8,7 +8,7 @@ import pytest
 
 from solver.errors import InputError
 from solver.model.expressions import parse_expression
-from solver.model.model import Compartment, Model, Reaction, Species, parse_equation
+from solver.model.model import Model, Reaction, Species, parse_equation
 
 
 def test_parse_equation_coefficients_and_empty_sides():
@@ -37,17 +37,17 @@ def test_parse_equation_rejects(text, fragment):
 
 
 def _model(equations: dict[str, str], compartments: dict[str, str]) -> Model:
-    species = {n: Species(n, Compartment(c), 0.0, 0.0) for n, c in compartments.items()}
+    species = {n: Species(n, c, 0.0, 0.0) for n, c in compartments.items()}
     reactions = {}
     for name, eq in equations.items():
         left, right = parse_equation(eq, name)
-        reactions[name] = Reaction(name, left, right, parse_expression("1"), Compartment.MEMBRANE)
+        reactions[name] = Reaction(name, left, right, parse_expression("1"), "membrane")
     return Model(species, reactions)
 
 
 def test_stoichiometry_is_net_change():
     left, right = parse_equation("A + B -> 2 A", "k")
-    r = Reaction("r", left, right, parse_expression("1"), Compartment.CYTOSOL)
+    r = Reaction("r", left, right, parse_expression("1"), "cytosol")
     assert r.stoichiometry == {"A": 1, "B": -1}
 
 

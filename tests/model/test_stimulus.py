@@ -146,4 +146,4 @@ def test_occupancy_is_an_expression_name_and_makes_a_membrane_reaction():
     doc["species"]["s"] = {"compartment": "cytosol", "D": 1}
     doc["reactions"] = {"make": {"equation": "-> s", "rate": "chemokine_occupancy"}}
     cfg = config.from_dict(doc)
-    assert cfg.model.reactions["make"].location.value == "membrane"
+    assert cfg.model.reactions["make"].location == "membrane"

@@ -30,7 +30,7 @@ from dolfinx import fem
 
 from solver.config.runfile import from_dict
 from solver.model.expressions import parse_expression
-from solver.model.model import Compartment
+from solver.model.model import CYTOSOL, MEMBRANE
 from solver.simulation import Simulation
 from solver.time.loop import integrate
 
@@ -309,7 +309,7 @@ def mms_residuals(
     def values(x: np.ndarray, t: float) -> dict[str, np.ndarray]:
         return {name: f(x, t) for name, f in sol.items()}
 
-    def production(x: np.ndarray, t: float, name: str, where: Compartment) -> np.ndarray:
+    def production(x: np.ndarray, t: float, name: str, where: str) -> np.ndarray:
         species = values(x, t)
         total = np.zeros(x.shape[1])
         for rname, r in model.reactions.items():
@@ -326,19 +326,19 @@ def mms_residuals(
         worst, worst_flux = 0.0, 0.0
         for t in times:
             dfdt = lambda x, f=f, t=t: (f(x, t + ht) - f(x, t - ht)) / (2 * ht)  # noqa: E731
-            if sp.compartment == Compartment.CYTOSOL:
+            if sp.compartment == CYTOSOL:
                 x = in_ball(n)
                 terms = [
                     dfdt(x),
                     -sp.D * _laplacian(lambda y, f=f, t=t: f(y, t), x, dim, h),
-                    -production(x, t, name, Compartment.CYTOSOL),
+                    -production(x, t, name, CYTOSOL),
                 ]
                 res = sum(terms)
                 scale = 1.0 + max(np.abs(term).max() for term in terms)
                 worst = max(worst, float(np.abs(res).max() / scale))
                 x = on_sphere(n)
                 dn = (f(x * (1 + h), t) - f(x * (1 - h), t)) / (2 * h)  # ν = x on |x| = 1
-                terms = [sp.D * dn, -production(x, t, name, Compartment.MEMBRANE)]
+                terms = [sp.D * dn, -production(x, t, name, MEMBRANE)]
                 scale = 1.0 + max(np.abs(term).max() for term in terms)
                 worst_flux = max(worst_flux, float(np.abs(sum(terms)).max() / scale))
             else:
@@ -350,11 +350,11 @@ def mms_residuals(
                 terms = [
                     dfdt(x),
                     -sp.D * _laplacian(lifted, x, dim, h),
-                    -production(x, t, name, Compartment.MEMBRANE),
+                    -production(x, t, name, MEMBRANE),
                 ]
                 scale = 1.0 + max(np.abs(term).max() for term in terms)
                 worst = max(worst, float(np.abs(sum(terms)).max() / scale))
-        if sp.compartment == Compartment.CYTOSOL:
+        if sp.compartment == CYTOSOL:
             out[f"{name} in Ω"] = worst
             out[f"{name} flux on Γ"] = worst_flux
         else:

@@ -54,7 +54,7 @@ def test_submesh_gradients_in_parent_ds_integrals_are_wrong_in_dolfinx_0_11(shap
 
     on_submesh = total(fem.form(integrand * geometry.dm(metadata=metadata)))
     on_parent = total(
-        fem.form(integrand * geometry.ds(metadata=metadata), entity_maps=[geometry.entity_map])
+        fem.form(integrand * geometry.ds(metadata=metadata), entity_maps=geometry.entity_maps)
     )
     say(
         f"trap {shape} size {size} ({COMM.size} rank(s)): submesh dx {on_submesh:.6f}, "
