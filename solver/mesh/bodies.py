@@ -332,6 +332,12 @@ def bodies_from_tables(
             raise NestingError("outside", "expected a table (name, shape, extent or radius, ...)")
         name = _name("outside.name", outside.get("name", DEFAULT_MEDIUM))
         medium = _body("outside", name, outside, dim, False, **cell)
+        if medium.size < cell_size:
+            raise NestingError(
+                "outside.size",
+                f"{medium.size:g} µm is finer than the cell's size {cell_size:g} µm: the "
+                "medium's elements grow from the cell's size at the membrane to this one",
+            )
     seen = {n: f"the cell's {n}" for n in CELL_NAMES}
     for body in [*bodies, *([medium] if medium else [])]:
         name_key = "outside.name" if body.key == "outside" else body.key

@@ -137,7 +137,7 @@ def _named_groups(
                 seen[entity] = name
         if dim == tdim:
             loose = [t for _, t in gmsh.model.getEntities(tdim) if t not in seen]
-            cells = sum(len(gmsh.model.mesh.getElements(tdim, t)[1][0]) for t in loose)
+            cells = sum(len(e) for t in loose for e in gmsh.model.mesh.getElements(tdim, t)[1])
             if cells:
                 raise MeshError(
                     f"{path}: {cells} cells belong to no volume physical group: in a mesh "
