@@ -1,5 +1,6 @@
 """Cell meshes.
 
-Shapes generated with gmsh, meshes read from files, cell surfaces imported from
-segmentations, and the mesh report.
+Shapes generated with gmsh (with inner bodies and in a medium: nested meshes of
+several named volumes and surfaces), meshes read from and written to files, cell
+surfaces imported from segmentations, and the mesh report.
 """
