@@ -213,7 +213,7 @@ def summary(tagged: TaggedMesh) -> dict[str, Any]:
     tdim = mesh.topology.dim
     cell_map = mesh.topology.index_map(tdim)
     h = mesh.h(tdim, np.arange(cell_map.size_local, dtype=np.int32))
-    membrane = tagged.facet_tags.find(MEMBRANE)
+    membrane = tagged.facet_tags.find(tagged.regions.get(MEMBRANE_GROUP, (tdim - 1, MEMBRANE))[1])
     membrane = membrane[membrane < mesh.topology.index_map(tdim - 1).size_local]
     return {
         "dim": tdim,

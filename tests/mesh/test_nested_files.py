@@ -178,6 +178,7 @@ def test_named_groups_of_any_msh_are_kept(tmp_shared):
         areas[0] - areas[1] - areas[2], abs=sum(t * a for t, a in zip(tol, areas, strict=True))
     )
     assert mesh_report.report(tagged).area == pytest.approx(4 * np.pi, rel=tol[0])
+    assert meshing.summary(tagged)["membrane_facets"] == found["membrane"][0] > 0
 
 
 @pytest.mark.parametrize(
