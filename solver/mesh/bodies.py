@@ -48,6 +48,13 @@ OUTSIDE_KEYS = ("name", "shape", "extent", "radius", "center", "surface", "size"
 DEFAULT_MEDIUM, DEFAULT_BOUNDARY, SURFACE_SUFFIX = "medium", "boundary", "_membrane"
 CELL_NAMES = ("cytosol", "membrane")  # the cell's volume and surface
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# the key of each shape's lengths (else radius)
+_LENGTH_KEY = {
+    "ellipse": "semi_axes",
+    "ellipsoid": "semi_axes",
+    "box": "extent",
+    "rectangle": "extent",
+}
 _STRICT = 1e-9  # relative: a boundary point this close to another boundary touches it
 _SAMPLES_2D, _SAMPLES_3D = 720, (48, 96)  # boundary points of a shape for the nesting checks
 
@@ -272,9 +279,7 @@ def _body(
             f"{key}.shape",
             f"expected one of {', '.join(shapes)} for a {dim}-D cell, got {shape!r}",
         )
-    takes = {"ellipse": "semi_axes", "ellipsoid": "semi_axes", "box": "extent"}
-    takes["rectangle"] = "extent"
-    needed = takes.get(shape, "radius")
+    needed = _LENGTH_KEY.get(shape, "radius")
     for other in ("radius", "semi_axes", "extent"):
         if other in table and other != needed:
             raise NestingError(f"{key}.{other}", f"not used by shape {shape!r}; use {needed}")
