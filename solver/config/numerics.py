@@ -46,9 +46,7 @@ MASS_MATRICES = ("lumped", "consistent")
 #: prefixes of the sub-solvers the solver sets up: its field split's blocks, the
 #: levels of a multigrid, the blocks of block-Jacobi/ASM (nested, e.g.
 #: fieldsplit_cytosol_mg_levels_ksp_type)
-_PETSC_PREFIXES = re.compile(
-    r"^(?:fieldsplit_(?:cytosol|membrane)_)?(?:mg_(?:levels|coarse)_(?:sub_)?|sub_)?"
-)
+_PETSC_PREFIXES = re.compile(r"^(?:mg_(?:levels|coarse)_(?:sub_)?|sub_)?")
 _PETSC_OPTIONS = re.compile(
     r"^(?:"
     # Newton
@@ -94,17 +92,24 @@ _PETSC_VALUE = re.compile(r"^[A-Za-z0-9_.+-]+(?:,[A-Za-z0-9_.+-]+)*$")
 _PETSC_VALUE_LENGTH = 64
 
 
-def petsc_option_error(key: str, value: str) -> str | None:
+def petsc_option_error(
+    key: str, value: str, compartments: tuple[str, ...] = ("cytosol", "membrane")
+) -> str | None:
     """Why the PETSc option ``key`` (no leading ``-``) = ``value`` is refused, or None.
 
     The options of the allow-list (see the module docstring), on the solver itself or
-    under the prefixes of its sub-solvers (``fieldsplit_cytosol_``,
-    ``fieldsplit_membrane_``, ``mg_levels_``, ``mg_coarse_``, ``sub_``). Monitors and
+    under the prefixes of its sub-solvers (``fieldsplit_NAME_`` for each of the
+    ``compartments``, ``mg_levels_``, ``mg_coarse_``, ``sub_``). Monitors and
     views are flags: they print to the console, with no viewer or file argument.
     Values are numbers or words, never a path or a viewer (``/``, ``:``, ``~``).
     """
     if not re.fullmatch(r"[a-z0-9_]+", key):
         return "expected a PETSc option name (lowercase letters, digits and '_')"
+    for name in sorted(compartments, key=len, reverse=True):
+        split = f"fieldsplit_{name.lower()}_"
+        if key.startswith(split):
+            key = key[len(split) :]
+            break
     prefix = _PETSC_PREFIXES.match(key)
     body = key[prefix.end() :] if prefix else key
     if not _PETSC_OPTIONS.match(body):
@@ -307,11 +312,14 @@ class NumericsTables:
             checkpoint_wall=wall_every,
         )
 
-    def solver(self, table: Mapping[str, Any]) -> SolverConfig:
+    def solver(
+        self, table: Mapping[str, Any], compartments: tuple[str, ...] = ("cytosol", "membrane")
+    ) -> SolverConfig:
         """Read and check the ``[solver]`` table.
 
         Args:
             table: The ``[solver]`` table of the run file.
+            compartments: The names of the compartments (each has its field split).
 
         Returns:
             The solver configuration.
@@ -337,7 +345,7 @@ class NumericsTables:
             # a flag (true) is given without a value, as on PETSc's command line
             value = ("" if v else "false") if isinstance(v, bool) else str(v)
             name = k.lstrip("-")
-            problem = petsc_option_error(name, value.strip())
+            problem = petsc_option_error(name, value.strip(), compartments)
             if problem is not None:
                 raise InputError(key, problem)
             if name in options:

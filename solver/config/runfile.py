@@ -228,9 +228,11 @@ class _Reader:
                 raise InputError(required, f"missing table [{required}]")
         time = self.numerics.time(self.v.table("time", data["time"]))
         output = self.numerics.output(self.v.table("output", data.get("output", {})), time)
-        solver = self.numerics.solver(self.v.table("solver", data.get("solver", {})))
         mesh = read_mesh(self.v, self.v.table("mesh", data["mesh"]))
         model = self.models.model(data, mesh)
+        solver = self.numerics.solver(
+            self.v.table("solver", data.get("solver", {})), tuple(model.declared)
+        )
         metrics = self.models.stimuli.metrics(
             self.v.table("metrics", data.get("metrics", {})), model
         )

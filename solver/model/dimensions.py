@@ -15,7 +15,7 @@ expression has one of three kinds of dimension:
   (``rate=True``), a number that multiplies or divides a whole term of the rate's
   top-level sum is a rate constant in solver units, so it is free: ``k*c - 0.5*m``.
 
-``+``, ``-``, ``min`` and ``max`` need equal fixed dimensions; ``exp log sin cos tanh``
+``+``, ``-``, ``min`` and ``max`` need equal fixed dimensions; ``exp log sin cos tanh atan``
 a dimensionless argument; ``**`` a dimensionless exponent, constant when the base has a
 dimension; ``sqrt`` halves the exponents. :func:`dimension` raises
 :class:`DimensionError` with a one-line message naming the term and the units.
@@ -135,7 +135,7 @@ class Value:
 
 FREE = Value(Kind.FREE)
 NUMBER = Value(Kind.NUMBER)
-_TRANSCENDENTAL = frozenset({"exp", "log", "sin", "cos", "tanh"})
+_TRANSCENDENTAL = frozenset({"exp", "log", "sin", "cos", "tanh", "atan"})
 _VERB = {ast.Add: "add", ast.Sub: "subtract"}
 
 

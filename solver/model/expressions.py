@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "Expression", "ExpressionError", "parse_expression"]
 
-FUNCTIONS: frozenset[str] = frozenset("exp log sqrt sin cos tanh abs min max".split())
+FUNCTIONS: frozenset[str] = frozenset("exp log sqrt sin cos tanh atan abs min max".split())
 CONSTANTS: frozenset[str] = frozenset({"pi"})
 MAX_LENGTH = 2000  # characters of text (default of parse_expression's max_length)
 MAX_EXPONENT = 64  # largest |value| of an exponent without free names
