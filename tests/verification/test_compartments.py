@@ -162,7 +162,7 @@ def test_nested_disks_converge_at_p1_orders_in_every_compartment(case):
             )
     report = "\n".join(lines)
     say(report)
-    for name, norms in table.items():
+    for norms in table.values():
         for norm, expected in (("L2", 2.0), ("H1", 1.0)):
             assert eoc(norms[norm], SIZES)[-1] >= expected - TOLERANCE, report
 
