@@ -146,12 +146,13 @@ def locate(
         return candidates[0]
     if not volumes and not reads_field:
         raise InputError(f"{key}.on", "a reaction of no species needs on = 'COMPARTMENT'")
-    what = ", ".join(sorted(volumes))
+    what = " and ".join(sorted(volumes))
     if not candidates:
         reason = "reads a stimulus, sampled on surfaces, but " if reads_field else ""
+        where = f"lies between {what}" if len(volumes) > 1 else f"bounds {what}"
         raise InputError(
             f"{key}.equation",
-            f"its species never meet: {reason}no surface touches {what}",
+            f"its species never meet: {reason}no surface {where}",
         )
     raise InputError(
         f"{key}.on",
