@@ -84,7 +84,8 @@ def run_command(args: argparse.Namespace) -> int:
         say(f"outputs so far: {out}")
         return EXIT_FAILED
     say(f"done: t = {result.t:g} s in {result.steps} steps, {result.wall_time:.1f} s wall")
-    say(f"outputs: {out}/ (cytosol.xdmf, membrane.xdmf, metrics.csv, run.json)")
+    series = sorted(p.name for p in out.glob("*.xdmf")) if out and MPI.COMM_WORLD.rank == 0 else []
+    say(f"outputs: {out}/ ({', '.join([*series, 'metrics.csv', 'run.json'])})")
     return EXIT_OK
 
 

@@ -14,12 +14,13 @@ species' ``description`` (``"PIP3"``) starts its description (figures label the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from solver.model.model import DEFAULT_COMPARTMENTS, MEMBRANE, Kind, Model, Species
 from solver.model.model import SPECIES_UNITS as _DEFAULT_UNITS
-from solver.model.model import Kind, Model, Species
 
-__all__ = ["field_table", "label", "total_units"]
+__all__ = ["amount_table", "field_table", "label", "total_units"]
 
 SPECIES_UNITS = {c.value: u for c, u in _DEFAULT_UNITS.items()}
 LENGTH_UNITS = "um"
@@ -67,6 +68,7 @@ def field_table(
     ``<stimulus>`` in µM and ``<stimulus>_occupancy``, dimensionless).
     """
     table: dict[str, dict[str, str]] = {}
+    surface = model.membrane or MEMBRANE  # where the stimuli are sampled
     for s in model.species.values():
         what = _what(s)
         if s.description:
@@ -83,16 +85,38 @@ def field_table(
         kind = f"{stimulus.kind} " if stimulus is not None else ""
         if name.endswith("_occupancy") and stimulus is not None:
             table[name] = {
-                "compartment": "membrane",
+                "compartment": surface,
                 "units": "1",
                 "description": f"receptor occupancy {base}/({base} + K_D) at the membrane, "
                 f"K_D = {stimulus.K_D:g} uM",
             }
         else:
             table[name] = {
-                "compartment": "membrane",
+                "compartment": surface,
                 "units": "uM",
                 "description": f"prescribed {kind}stimulus {name!r} outside the cell, "
                 "sampled at the membrane",
             }
+    return table
+
+
+def amount_table(
+    model: Model, fields: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """``{compartment: {"species", "units"}}``: the ``amount_<compartment>`` columns.
+
+    A run of more compartments than the cytosol and its membrane has, in
+    ``metrics.csv``, the amount in each compartment that holds species: the sum of
+    their totals, in the units of those totals (``fields[X]["total_units"]``, see
+    :func:`field_table`); a compartment whose species' totals have different units
+    (a dimensionless species among concentrations) has none.
+    """
+    if dict(model.declared) == dict(DEFAULT_COMPARTMENTS):
+        return {}
+    table: dict[str, dict[str, Any]] = {}
+    for c in model.compartments:
+        names = [s.name for s in model.in_compartment(c.name)]
+        units = {fields[n]["total_units"] for n in names}
+        if len(units) == 1:
+            table[c.name] = {"species": names, "units": units.pop()}
     return table

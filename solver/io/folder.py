@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from solver.io.compartments import Compartment, compartments
 from solver.io.metrics import load_metrics
-from solver.io.results import COMPARTMENTS, Series, load_record, series_of
+from solver.io.results import Series, load_record, series_of
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class Results:
 
     ``record`` is ``run.json`` (status, settings, final read-outs, wall times),
     ``metrics`` the columns of ``metrics.csv`` (totals, pools, read-outs per output
-    time; solver units), :meth:`series` a compartment's field series (lengths in µm,
-    times in s, fields in the units of their ``units`` attribute).
+    time; solver units), :attr:`compartments` the run's volumes and surfaces with their
+    species, :meth:`series` a compartment's field series (lengths in µm, times in s,
+    fields in the units of their ``units`` attribute).
     """
 
     out: Path
@@ -40,11 +42,24 @@ class Results:
         """The columns of ``metrics.csv``, one value per output time."""
         return load_metrics(self.out)
 
+    @property
+    def compartments(self) -> dict[str, Compartment]:
+        """Every compartment of the run by name (the cytosol and membrane of older runs)."""
+        return compartments(self.record)
+
     def series(self, compartment: str) -> Series:
-        """The field series of ``compartment`` (``"cytosol"`` or ``"membrane"``)."""
+        """The field series of ``compartment`` (``"cytosol"``, ``"membrane"``, ...).
+
+        Raises:
+            KeyError: The run wrote no series of ``compartment`` (it holds no species,
+                or the run has no such compartment).
+        """
         found = series_of(self.out, compartment)
         if found is None:
-            raise KeyError(f"{self.out}: no {compartment} series; compartments: {COMPARTMENTS}")
+            written = [c for c in self.compartments if (self.out / f"{c}.xdmf").is_file()]
+            raise KeyError(
+                f"{self.out}: no {compartment} series; series: {', '.join(written) or 'none'}"
+            )
         return found
 
 

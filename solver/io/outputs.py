@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mpi4py import MPI
 
 from solver.io import checkpoint, files
-from solver.io.annotate import field_table
+from solver.io.annotate import amount_table, field_table
 from solver.io.metrics import FILE as METRICS_FILE
 from solver.io.metrics import MetricsWriter, truncate_metrics
 from solver.io.restart import changes
@@ -55,6 +55,8 @@ class RunOutputs:
         self.out = Path(out)
         self.comm: MPI.Comm = sim.comm
         self.fields = field_table(sim.config.model, sim.derived, sim.geometry.gdim)
+        self.amounts = amount_table(sim.config.model, self.fields)
+        columns = with_amounts(columns, self.amounts)
         meta = restart.meta if restart else None
         if meta is None:
             files.prepare_output_dir(self.out, self.comm, overwrite)
@@ -113,11 +115,18 @@ class RunOutputs:
             "unknowns": sim.problem.unknowns,
             "mesh": meshing.summary(sim.geometry.tagged),
             "fields": self.fields,
+            **({"amounts": self.amounts} if self.amounts else {}),
         }
 
     def write(self, row: dict[str, float]) -> None:
-        """Write the fields at the current time and ``row`` to ``metrics.csv``."""
+        """Write the fields at the current time and ``row`` to ``metrics.csv``.
+
+        ``row`` gains the amount in each compartment (``amount_<compartment>``, the sum
+        of its species' totals) when the run has such columns (:func:`amount_table`).
+        """
         sim = self.sim
+        for c, amount in self.amounts.items():
+            row[f"amount_{c}"] = float(sum(row[f"total_{n}"] for n in amount["species"]))
         for b in sim.blocks:
             writer = self.writers[b.name]
             layout = sim.layouts[b.name]
@@ -167,6 +176,14 @@ class RunOutputs:
     def close(self) -> None:
         """Close ``metrics.csv``."""
         self.metrics.close()
+
+
+def with_amounts(columns: Sequence[str], amounts: dict[str, Any]) -> list[str]:
+    """``columns`` with ``amount_<compartment>`` after the totals and pools."""
+    columns = list(columns)
+    last = max((k for k, c in enumerate(columns) if c.startswith(("total_", "pool_"))), default=-1)
+    added = [f"amount_{c}" for c in amounts]
+    return columns[: last + 1] + added + columns[last + 1 :]
 
 
 def record_failure(out: Path, comm: MPI.Comm, reason: str, **record: Any) -> bool:

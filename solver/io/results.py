@@ -19,7 +19,11 @@ from typing import Any
 import numpy as np
 
 from solver.errors import InputError
+from solver.io.compartments import compartments, primary_volume, readout_surface
 
+#: the compartments of a run without a ``[compartments]`` table (and of every output
+#: folder written before runs had others): :func:`solver.io.compartments.compartments`
+#: gives those of any run
 COMPARTMENTS = ("cytosol", "membrane")
 
 
@@ -216,9 +220,32 @@ def run_config(record: dict[str, Any]):
 
 
 def membrane_species(record: dict[str, Any]) -> list[str]:
-    """Names of the membrane species of a run, in run-file order."""
-    species = record.get("resolved", {}).get("species", {})
-    return [n for n, s in species.items() if s.get("compartment") == "membrane"]
+    """Names of the species of the read-out surface (the membrane), in run-file order."""
+    surface = readout_surface(record)
+    return [] if surface is None else list(compartments(record)[surface].species)
+
+
+def center_of(out: Path, record: dict[str, Any], compartment: str | None = None) -> np.ndarray:
+    """The point (µm, length 3) that angles on a surface are measured about.
+
+    For the read-out surface (``compartment`` None or that surface): the centroid of
+    the cell's volume (:func:`~solver.io.compartments.primary_volume`), as the run's
+    read-outs use; for another surface, the centroid of the volume inside it. Each
+    falls back on the surface's own centroid when that volume holds no species (and
+    so has no series); zeros when neither has one.
+    """
+    found = compartments(record)
+    surface = readout_surface(record)
+    compartment = compartment or surface
+    if compartment is None or compartment == surface:
+        volume = primary_volume(record)
+    else:
+        volume = found[compartment].inside if compartment in found else None
+    for name in (volume, compartment):
+        series = series_of(out, name) if name else None
+        if series is not None:
+            return series.centroid()
+    return np.zeros(3)
 
 
 def readout_species(record: dict[str, Any]) -> list[str]:
