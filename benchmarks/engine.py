@@ -154,7 +154,7 @@ def run(
     problem = sim.problem
     unknowns = problem.unknowns
     blocks = {
-        b.compartment: b.space.dofmap.index_map.size_global * b.space.dofmap.index_map_bs
+        b.name: b.space.dofmap.index_map.size_global * b.space.dofmap.index_map_bs
         for b in sim.blocks
     }
     initial = sim.totals()
