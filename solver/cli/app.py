@@ -2,7 +2,8 @@
 
 Subcommands are registered statically, one module per group: :mod:`solver.cli.run`
 (``run``, ``check``), :mod:`solver.cli.inspect` (``info``, ``plot``, ``paraview``),
-:mod:`solver.cli.mesh` (``mesh``) and :mod:`solver.cli.sweep` (``sweep``). Each
+:mod:`solver.cli.mesh` (``mesh``), :mod:`solver.cli.sweep` (``sweep``) and
+:mod:`solver.cli.sbml` (``import``, ``export``). Each
 module's ``register(subparsers)`` adds its parsers and sets ``handler`` (``args ->
 exit code``). Bad input gives one line on standard error naming the file, the key
 and what was expected, and exit code 2 (``--debug`` shows the traceback). Only rank
@@ -18,12 +19,12 @@ import traceback
 
 from mpi4py import MPI
 
-from solver.cli import inspect, job, mesh, run, sweep
+from solver.cli import inspect, job, mesh, run, sbml, sweep
 from solver.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, restart_clock
 from solver.errors import InputError
 from solver.io.files import WriteError
 
-GROUPS = (run, job, sweep, inspect, mesh)  # the order of the help
+GROUPS = (run, job, sweep, inspect, mesh, sbml)  # the order of the help
 
 
 def parser() -> argparse.ArgumentParser:
