@@ -71,7 +71,7 @@ COPY pyproject.toml ./
 RUN --mount=type=secret,id=cacert \
     if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
     && mkdir -p solver && touch solver/__init__.py \
-    && pip install ".[dolfinx]" \
+    && pip install ".[dolfinx,sbml]" \
     && pip uninstall -y polarity-solver \
     && rm -rf solver build ./*.egg-info /opt/venv/share/doc /opt/venv/lib/gmsh.jl /root/.cache \
     && find /opt/venv/lib/python3*/site-packages -mindepth 2 -type d -name tests -prune \
@@ -105,7 +105,7 @@ RUN mkdir -p "$XDG_CACHE_HOME" \
 # Its text is the lines below that start with "#>" (this file, read at build time).
 #>#!/bin/sh
 #># polarity's entry point in the container (written by the Dockerfile from its "#>" lines).
-#>commands=" run check job sweep info plot paraview mesh "  # polarity's subcommands
+#>commands=" run check job sweep info plot paraview mesh import export "  # polarity's subcommands
 #>
 #># check COMMAND ARG...: when the folder the command writes in (-o/--out/--figures, else
 #># run's <case>/out and sweep's <case>/sweep) is a folder of the host that this user

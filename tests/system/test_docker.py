@@ -62,7 +62,7 @@ def test_runtime_image_keeps_a_c_compiler_and_python_headers(text):
 
 def test_package_with_the_wheel_extra_and_forms_precompiled(text):
     lines = _instructions(text)
-    assert any('pip install ".[dolfinx]"' in line for line in lines)
+    assert any('pip install ".[dolfinx,sbml]"' in line for line in lines)
     env = " ".join(line for line in lines if line.startswith("ENV "))
     assert "XDG_CACHE_HOME=/opt/polarity/cache" in env
     precompile = [i for i, line in enumerate(lines) if "polarity run" in line]
