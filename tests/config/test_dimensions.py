@@ -224,7 +224,7 @@ def test_a_parameter_of_the_wrong_unit_set_from_the_command_line(capsys):
 def test_shipped_run_files_are_dimensionally_sound(case):
     path = ROOT / "runs" / case / "config.toml"
     data = tomllib.loads(path.read_text())
-    assert config.from_dict(data, source=str(path)).model.reactions
+    assert config.from_dict(data, source=str(path), base_dir=path.parent).model.reactions
 
 
 def test_shipped_chemotaxis_declares_what_its_species_are():
