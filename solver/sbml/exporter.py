@@ -56,7 +56,7 @@ def export_model(
             cannot be written.
     """
     cfg = load(config, overrides or [])
-    doc = Exporter(cfg, Path(config)).document()
+    doc = Exporter(cfg, Path(config), Path(out)).document()
     L = libsbml()
     text = L.writeSBMLToString(doc)
     check = L.readSBMLFromString(text)
@@ -92,9 +92,10 @@ def _sid(name: str, where: str) -> str:
 class Exporter:
     """Builds the SBML document of one validated run file."""
 
-    def __init__(self, cfg: RunConfig, path: Path) -> None:
+    def __init__(self, cfg: RunConfig, path: Path, out: Path) -> None:
         self.cfg = cfg
         self.path = path
+        self.out = out
         self.L = libsbml()
         self.units: set[str] = set()
 
@@ -120,7 +121,10 @@ class Exporter:
         doc = L.SBMLDocument(3, 2)
         m = self.model = doc.createModel()
         model_id = re.sub(r"\W", "_", self.path.resolve().parent.name or "model")
-        m.setId(model_id if model_id[:1].isalpha() else f"m_{model_id}")
+        model_id = model_id if model_id[:1].isalpha() else f"m_{model_id}"
+        taken = set(cfg.model.species) | set(cfg.model.reactions) | set(cfg.model.declared)
+        taken |= set(cfg.model.parameters) | set(cfg.document.get("definitions", {}))
+        m.setId(f"{model_id}_model" if model_id in taken else model_id)
         m.setName(f"{self.path.parent.name}/{self.path.name}")
         m.setSubstanceUnits(self.unit(AMOUNT))
         m.setExtentUnits(self.unit(AMOUNT))
@@ -129,8 +133,14 @@ class Exporter:
         m.setAreaUnits(self.unit(AREA))
         m.setLengthUnits(self.unit(LENGTH))
         kept = {k: v for k, v in cfg.document.items() if k in _KEPT}
+        if isinstance(kept.get("mesh"), dict) and kept["mesh"].get("file"):
+            mesh = dict(kept["mesh"])  # relative to the SBML file
+            path = Path(cfg.base_dir) / str(mesh["file"])
+            mesh["file"] = os.path.relpath(path.resolve(), self.out.resolve().parent)
+            kept["mesh"] = mesh
         annotation.write(m, "run", {}, toml_text.dumps(kept))
         self.compartments()
+        self.coordinates()
         self.parameters()
         self.stimuli()
         self.species()
@@ -141,7 +151,7 @@ class Exporter:
     def math(self, text: str, where: str) -> Any:
         """The MathML of a run-file expression; InputError at ``where``."""
         try:
-            return to_mathml(str(text))
+            return to_mathml(str(text), coordinates=True)
         except MathError as err:
             raise InputError(f"{self.path}: {where}", err.message) from None
 
@@ -158,6 +168,21 @@ class Exporter:
             sbml.setSize(sizes.get(c.name, 1.0))
             if surface:
                 annotation.write(sbml, "compartment", {"inside": c.inside, "outside": c.outside})
+
+    def coordinates(self) -> None:
+        """``x``, ``y``, ``z`` of rates and definitions: parameters at the centre (0 µm)."""
+        texts = [str(t.get("rate", "")) for t in self.cfg.document.get("reactions", {}).values()]
+        texts += [str(t) for t in self.cfg.document.get("definitions", {}).values()]
+        used = set().union(*(ast_names(t) for t in texts if t)) if texts else set()
+        for name in ("x", "y", "z"):
+            if name not in used:
+                continue
+            p = self.model.createParameter()
+            p.setId(name)
+            p.setConstant(True)
+            p.setValue(0.0)
+            p.setUnits(self.unit(LENGTH))
+            annotation.write(p, "parameter", {"coordinate": name})
 
     def parameters(self) -> None:
         """Parameters: values in solver units, units where the run file gives one."""
@@ -281,6 +306,11 @@ def _net(text: str) -> bool:
         return isinstance(node.op, ast.Div) and net(node.left)
 
     return net(ast.parse(text.strip(), mode="eval").body)
+
+
+def ast_names(text: str) -> set[str]:
+    """The names an expression's text uses."""
+    return {n.id for n in ast.walk(ast.parse(text.strip(), mode="eval")) if isinstance(n, ast.Name)}
 
 
 def _units_of_numbers(node: Any, unit: str) -> None:

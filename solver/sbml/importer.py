@@ -83,6 +83,7 @@ def import_model(
     source = Path(source)
     out = Path(out) if out is not None else source.with_suffix(".toml")
     r = SbmlReader(read_document(source), tuple(surfaces), sides)
+    r.source = source
     r.prepare()
     kept = _kept_tables(r.parts.tables, str(source))
     places.settle_sides(r)
@@ -170,6 +171,9 @@ def _document(
 ) -> dict[str, Any]:
     parts = r.parts
     document: dict[str, Any] = {}
+    if isinstance(kept.get("mesh"), dict) and kept["mesh"].get("file"):  # beside the SBML
+        path = (r.source.parent / str(kept["mesh"]["file"])).resolve()
+        kept["mesh"] = {**kept["mesh"], "file": os.path.relpath(path, base.resolve())}
     document["mesh"] = kept.get("mesh") or places.mesh_table(r, mesh, base)
     if mesh is not None and "mesh" in kept:
         document["mesh"] = places.mesh_table(r, mesh, base)

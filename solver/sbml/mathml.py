@@ -283,17 +283,18 @@ def simplify(node: ast.expr) -> ast.expr:
 
 
 # -- export ---------------------------------------------------------------------------
-def to_mathml(text: str, ids: Mapping[str, str] | None = None) -> Any:
+def to_mathml(text: str, coordinates: bool = False) -> Any:
     """A libsbml math tree of the run-file expression ``text``.
 
-    ``ids`` renames names (run-file name -> SBML id). ``t`` is SBML's time; ``x, y, z``
-    have no counterpart in SBML core and raise :class:`MathError`.
+    ``t`` is SBML's time. ``x, y, z`` have no counterpart in SBML core: with
+    ``coordinates`` they are names (of parameters the caller declares), else they raise
+    :class:`MathError`.
     """
     tree = ast.parse(text.strip(), mode="eval").body
-    return _node(tree, ids or {})
+    return _node(tree, coordinates)
 
 
-def _node(tree: ast.expr, ids: Mapping[str, str]) -> Any:
+def _node(tree: ast.expr, coordinates: bool) -> Any:
     import libsbml as L
 
     def make(kind: int, *children: Any) -> Any:
@@ -318,13 +319,13 @@ def _node(tree: ast.expr, ids: Mapping[str, str]) -> Any:
             node = make(L.AST_NAME_TIME)
             node.setName("time")
             return node
-        if tree.id in ("x", "y", "z"):
+        if tree.id in ("x", "y", "z") and not coordinates:
             raise MathError(f"'{tree.id}' (a position) has no counterpart in SBML core")
         node = make(L.AST_NAME)
-        node.setName(ids.get(tree.id, tree.id))
+        node.setName(tree.id)
         return node
     if isinstance(tree, ast.UnaryOp):
-        operand = _node(tree.operand, ids)
+        operand = _node(tree.operand, coordinates)
         return operand if isinstance(tree.op, ast.UAdd) else make(L.AST_MINUS, operand)
     if isinstance(tree, ast.BinOp):
         kinds = {
@@ -334,9 +335,11 @@ def _node(tree: ast.expr, ids: Mapping[str, str]) -> Any:
             ast.Div: L.AST_DIVIDE,
             ast.Pow: L.AST_POWER,
         }
-        return make(kinds[type(tree.op)], _node(tree.left, ids), _node(tree.right, ids))
+        return make(
+            kinds[type(tree.op)], _node(tree.left, coordinates), _node(tree.right, coordinates)
+        )
     assert isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
-    args = [_node(a, ids) for a in tree.args]
+    args = [_node(a, coordinates) for a in tree.args]
     if tree.func.id == "sqrt":
         degree = L.ASTNode(L.AST_INTEGER)
         degree.setValue(2)

@@ -119,6 +119,9 @@ def name_compartments(r: SbmlReader, generated: bool) -> dict[str, Compartment]:
             p.name = new
         return {}
     table: dict[str, Compartment] = {}
+    m = r.model
+    on = {m.getReaction(i).getCompartment() for i in range(m.getNumReactions())}
+    held += [p for p in r.places.values() if p.sbml_id in on and p not in held]
     needed = {p.sbml_id for p in held} | {p.inside for p in held} | {p.outside for p in held}
     for p in r.places.values():
         if p.sbml_id in needed and p.kind is Kind.VOLUME:

@@ -16,6 +16,7 @@ import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from solver.errors import InputError
@@ -104,6 +105,7 @@ class SbmlReader:
         self.places: dict[str, Place] = {}
         self.functions: dict[str, tuple[list[str], Any]] = {}
         self.solver_units = True
+        self.source = Path(".")  # the model file
         self.stimuli: set[str] = set()  # the stimuli an exported model's annotation keeps
         self.stimulus_ids: set[str] = set()  # the SBML parameters that stand for them
         self.time = Scaled(TIME)
@@ -426,9 +428,12 @@ class SbmlReader:
         for i in range(m.getNumParameters()):
             p = m.getParameter(i)
             pid = p.getId()
+            extra = annotation.read(p, "parameter")
+            if extra is not None and pid in ("x", "y", "z") and extra[0].get("coordinate") == pid:
+                self.names[pid] = ast.Name(pid, ast.Load())
+                continue  # a position: the run file's own x, y, z
             name = self.name_for(pid, f"the parameter {pid}")
             self.names[pid] = ast.Name(name, ast.Load())
-            extra = annotation.read(p, "parameter")
             if extra is not None and (
                 extra[0].get("stimulus", extra[0].get("occupancy")) in self.stimuli
             ):
