@@ -5,7 +5,7 @@
     polarity import MODEL.xml|MODEL.ant [-o run.toml] [--overlay diffusion.toml]
                     [--mesh sphere|disk|FILE] [--surface COMP] [--sides SURF=IN[/OUT]]
                     [--set KEY=VALUE ...] [--overwrite]
-    polarity export run.toml -o MODEL.xml [--set KEY=VALUE ...]
+    polarity export run.toml -o MODEL.xml|MODEL.ant [--overlay FILE] [--set KEY=VALUE ...]
 
 ``import`` writes a run file (by default beside the model, ``MODEL.toml``) only when
 the whole model can be read into one; ``export`` writes the run file's reaction
@@ -90,7 +90,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the model back.",
     )
     e.add_argument("config", type=Path, help="run file (TOML)")
-    e.add_argument("-o", "--out", type=Path, required=True, metavar="FILE", help="SBML file")
+    e.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the SBML file (.xml), or Antimony (.ant) without annotations",
+    )
+    e.add_argument(
+        "--overlay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the run file's tables that SBML core and Antimony lack (mesh, time, "
+        "stimuli, diffusion coefficients, read-outs): polarity import's --overlay",
+    )
     add_set_option(e)
     e.set_defaults(handler=export_command)
 
@@ -151,9 +166,11 @@ def export_command(args: argparse.Namespace) -> int:
     from solver.sbml import export_model
 
     def work() -> None:
-        _, warnings = export_model(args.config, args.out, args.overrides)
+        _, warnings = export_model(args.config, args.out, args.overrides, args.overlay)
         shown = f", {warnings} unit warnings" if warnings else ""
         say(f"wrote {args.out}: SBML Level 3 Version 2, consistent{shown}")
+        if args.overlay is not None:
+            say(f"wrote {args.overlay}: the run file's tables that SBML core lacks")
 
     _on_rank_0(work)
     return EXIT_OK

@@ -27,6 +27,7 @@ and is refused.
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import os
 import re
@@ -39,7 +40,7 @@ from solver.errors import InputError
 from solver.model.dimensions import AMOUNT, LENGTH, Dim
 from solver.model.model import Kind
 from solver.sbml import annotation, toml_text
-from solver.sbml.document import error_count, libsbml, one_line
+from solver.sbml.document import ANTIMONY_SUFFIXES, EXTRA, error_count, libsbml, one_line
 from solver.sbml.mathml import MathError, to_mathml
 from solver.sbml.unitdefs import AREA, VOLUME, definition_units, unit_id
 
@@ -47,9 +48,16 @@ _KEPT = ("mesh", "time", "output", "stimulus", "metrics", "solver", "limits")
 
 
 def export_model(
-    config: str | Path, out: str | Path, overrides: list[str] | None = None
+    config: str | Path,
+    out: str | Path,
+    overrides: list[str] | None = None,
+    overlay: str | Path | None = None,
 ) -> tuple[int, int]:
     """Write the SBML of the run file ``config`` to ``out``; (errors, warnings) of the check.
+
+    ``out`` ending in ``.ant`` gives Antimony instead (without the annotations: the
+    run file's tables that SBML core lacks go to ``overlay``, a file for
+    ``polarity import MODEL.ant --overlay``).
 
     Raises:
         InputError: the run file is invalid, holds what SBML core cannot, or ``out``
@@ -59,6 +67,7 @@ def export_model(
     doc = Exporter(cfg, Path(config), Path(out)).document()
     L = libsbml()
     text = L.writeSBMLToString(doc)
+    antimony = Path(out).suffix.lower() in ANTIMONY_SUFFIXES
     check = L.readSBMLFromString(text)
     errors, warnings = error_count(check)
     if errors:
@@ -70,17 +79,83 @@ def export_model(
         raise InputError(
             str(config), f"the SBML of this run file is not valid: {one_line(first.getMessage())}"
         )
-    out = Path(out)
+    if antimony:
+        if any(doc.getModel().getParameter(c) is not None for c in ("x", "y", "z")):
+            raise InputError(
+                str(config), "its rates use x, y or z, which Antimony cannot mark: export SBML"
+            )
+        text = _antimony(text, Path(config), Path(overlay) if overlay else None)
+    files = [(Path(out), text)]
+    if overlay is not None:
+        files.append((Path(overlay), overlay_text(cfg, Path(config), Path(out))))
+    for path, content in files:
+        _write(path, content)
+    return errors, warnings
+
+
+def _write(out: Path, text: str) -> None:
     if out.is_dir():
-        raise InputError(str(out), "is a folder; -o names the SBML file to write")
+        raise InputError(str(out), "is a folder; -o names the file to write")
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         tmp.write_text(text)
         os.replace(tmp, out)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise InputError(str(out), f"cannot write the SBML file: {err.strerror or err}") from None
-    return errors, warnings
+        raise InputError(str(out), f"cannot write the file: {err.strerror or err}") from None
+
+
+def _antimony(sbml: str, config: Path, overlay: Path | None) -> str:
+    """The Antimony text of an SBML text, with a header that says how to import it."""
+    try:
+        import antimony
+    except ImportError:
+        raise InputError(
+            "polarity export", f"Antimony needs the antimony package: {EXTRA}"
+        ) from None
+    antimony.clearPreviousLoads()
+    if antimony.loadSBMLString(sbml) < 0:
+        raise InputError(str(config), f"Antimony: {one_line(antimony.getLastError())}")
+    text = antimony.getAntimonyString(antimony.getMainModuleName())
+    where = f" --overlay {overlay.name}" if overlay is not None else ""
+    header = [
+        f"// The reaction network of {config.parent.name}/{config.name}, by polarity export.",
+        "// Units: um, s, uM (volumes), uM*um (surfaces); rates times compartment sizes.",
+        "// Diffusion, stimuli, the mesh and the time are not Antimony's: they are in the",
+        f"// overlay. Import: polarity import THIS.ant{where} -o config.toml",
+    ]
+    lines = [line for line in text.splitlines() if not line.startswith("// Created by")]
+    return "\n".join(header + lines).rstrip() + "\n"
+
+
+def overlay_text(cfg: RunConfig, config: Path, out: Path) -> str:
+    """The run file's tables SBML core lacks, as an overlay of ``polarity import``."""
+    document = cfg.document
+    kept: dict[str, Any] = {k: copy.deepcopy(v) for k, v in document.items() if k in _KEPT}
+    if isinstance(kept.get("mesh"), dict) and kept["mesh"].get("file"):
+        path = (Path(cfg.base_dir) / str(kept["mesh"]["file"])).resolve()
+        kept["mesh"]["file"] = os.path.relpath(path, out.resolve().parent)
+    if "compartments" in document:
+        kept["compartments"] = copy.deepcopy(document["compartments"])
+    species: dict[str, Any] = {}
+    for name, table in document.get("species", {}).items():
+        extra = {k: table[k] for k in ("description", "unit", "D", "noise") if k in table}
+        extra.setdefault("D", 0)
+        initial = cfg.model.species[name].initial
+        if not isinstance(initial, float | int) and initial.names & {"x", "y", "z", "t"}:
+            extra["initial"] = table["initial"]
+        if extra:
+            species[name] = extra
+    ordered = {k: kept[k] for k in ("mesh", "time", "output", "compartments") if k in kept}
+    ordered |= {k: kept[k] for k in ("stimulus",) if k in kept}
+    ordered["species"] = species
+    ordered |= {k: kept[k] for k in ("metrics", "solver", "limits") if k in kept}
+    header = [
+        f"What SBML core and Antimony cannot hold of {config.parent.name}/{config.name}:",
+        "its mesh, times, stimuli, diffusion coefficients and read-outs. Written by polarity",
+        f"export; read by polarity import {out.name} --overlay THIS.",
+    ]
+    return toml_text.dumps(ordered, header=header)
 
 
 def _sid(name: str, where: str) -> str:
@@ -237,6 +312,7 @@ class Exporter:
                 sp.setSubstanceUnits("dimensionless")
             table = written.get(name, {})
             extra = {k: str(table[k]) for k in ("D", "description", "noise", "unit") if k in table}
+            extra.setdefault("D", "0")  # said, so that the import does not ask for it
             initial = s.initial
             if isinstance(initial, float | int):
                 sp.setInitialConcentration(float(initial))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from solver.sbml.unitdefs import UnitError, scaled
 
 DEFAULT_TIME = {"end": "100 s", "dt": "0.01 s", "scheme": "bdf2", "adaptive": True}
 DEFAULT_OUTPUT = {"every": "1 s"}
+_NUMBER_UNIT = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?\d+)?\s+uM(?:\*um)?\s*$")
 _SPECIES_ORDER = ("compartment", "description", "unit", "D", "initial", "noise")
 _KEPT = ("mesh", "time", "output", "stimulus", "metrics", "solver", "limits")
 _ORDER = (
@@ -103,9 +105,19 @@ def import_model(
     diffusion = _spatial_diffusion(r)
     document = _document(r, kept, mesh, out.parent, diffusion)
     if overlay is not None:
-        _merge(document, _overlay(Path(overlay)))
+        extra = _overlay(Path(overlay))
+        for table, whole in (("mesh", "shape"), ("time", "dt")):
+            if whole in extra.get(table, {}):  # a table of its own, not a change
+                document[table] = extra.pop(table)
+        _merge(document, extra)
+        _stimuli_replace(document)
+        _species_units(document, extra)
     for item in overrides:
         apply_override(document, item, "--set")
+    document["species"] = {
+        n: {k: t[k] for k in (*_SPECIES_ORDER, *t) if k in t}
+        for n, t in document.get("species", {}).items()
+    }
     missing = [n for n, s in document.get("species", {}).items() if "D" not in s]
     r.parts.notes.extend(_notes(missing))
     try:
@@ -250,6 +262,27 @@ def _overlay(path: Path) -> dict[str, Any]:
     return data
 
 
+def _stimuli_replace(document: dict[str, Any]) -> None:
+    """A stimulus of the overlay replaces the SBML parameter of its name and its occupancy.
+
+    SBML (and Antimony) hold a stimulus as a parameter at its mean and its occupancy as
+    an assignment rule: the well-mixed view of a field the run file prescribes in space.
+    """
+    for name in document.get("stimulus", {}):
+        document.get("parameters", {}).pop(name, None)
+        for table in ("parameters", "definitions"):
+            document.get(table, {}).pop(f"{name}_occupancy", None)
+
+
+def _species_units(document: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """A unit the overlay declares keeps a species' numbers: a number without the unit."""
+    for name, table in extra.get("species", {}).items():
+        target = document.get("species", {}).get(name, {})
+        initial = target.get("initial")
+        if "unit" in table and isinstance(initial, str) and _NUMBER_UNIT.match(initial):
+            target["initial"] = float(initial.split()[0])
+
+
 def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
     for k, v in extra.items():
         if isinstance(v, Mapping) and isinstance(target.get(k), dict):
@@ -288,7 +321,7 @@ def _header(source: Path, parts: Parts) -> list[str]:
 
 def _comments(parts: Parts, document: Mapping[str, Any]) -> dict[str, str]:
     comments = {k: v for k, v in parts.comments.items() if k.split(".")[0] in document}
-    if not parts.tables:
+    if document.get("time") == DEFAULT_TIME:
         comments.setdefault("time.end", "SBML holds no simulation time: choose it")
     return comments
 

@@ -504,7 +504,7 @@ def _number(value: float) -> float | int:
 def _with_unit(value: float, unit: str) -> str | float | int:
     if not unit or unit == "1":
         return _number(value)
-    return f"{value!r} {unit}"
+    return f"{_number(value)!r} {unit}"
 
 
 def _unquote(text: str) -> Any:
