@@ -146,7 +146,8 @@ def overlay_text(cfg: RunConfig, config: Path, out: Path) -> str:
             extra["initial"] = table["initial"]
         if extra:
             species[name] = extra
-    ordered = {k: kept[k] for k in ("mesh", "time", "output", "compartments") if k in kept}
+    ordered: dict[str, Any] = {}
+    ordered |= {k: kept[k] for k in ("mesh", "time", "output", "compartments") if k in kept}
     ordered |= {k: kept[k] for k in ("stimulus",) if k in kept}
     ordered["species"] = species
     ordered |= {k: kept[k] for k in ("metrics", "solver", "limits") if k in kept}

@@ -97,8 +97,7 @@ def import_model(
             f"the model's compartments ({held}) are more than one cell and its membrane: "
             "give --mesh FILE, a mesh whose regions carry these names",
         )
-    table = places.name_compartments(r, generated)
-    r.parts.compartments = table
+    r.parts.compartments = places.name_compartments(r, generated)
     network.read_rules(r)
     network.read_initial_assignments(r)
     network.read_reactions(r)
@@ -106,9 +105,9 @@ def import_model(
     document = _document(r, kept, mesh, out.parent, diffusion)
     if overlay is not None:
         extra = _overlay(Path(overlay))
-        for table, whole in (("mesh", "shape"), ("time", "dt")):
-            if whole in extra.get(table, {}):  # a table of its own, not a change
-                document[table] = extra.pop(table)
+        for name, whole in (("mesh", "shape"), ("time", "dt")):
+            if whole in extra.get(name, {}):  # a table of its own, not a change
+                document[name] = extra.pop(name)
         _merge(document, extra)
         _stimuli_replace(document)
         _species_units(document, extra)
