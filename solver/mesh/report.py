@@ -180,6 +180,12 @@ class MeshReport:
             f"  element quality (radius ratio, 1 = regular): worst {self.quality_min:.3g}, "
             f"mean {self.quality_mean:.3g}",
         ]
+        if self.membrane_facets == 0 and self.compartments:  # no surface named membrane:
+            lines[1] = (  # the compartments below say what the mesh holds
+                f"  {self.dim}-D, geometry order {self.order}: {self.cells} {cell_kind}, "
+                f"{self.vertices} vertices; {self.extent:.4g} µm across"
+            )
+            lines[2:4] = [f"  cell size {self.h_min:.3g}–{self.h_max:.3g} µm"]
         if self.compartments:
             width = max(len(c.name) for c in self.compartments)
             lines.append("  compartments:")
