@@ -36,7 +36,10 @@ MAX_STOICHIOMETRY = 999
 
 
 def _names(tree: ast.expr) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"pi", "t"}
+    """The values a tree uses (not its functions, ``pi`` or ``t``)."""
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
+    return names - {"pi", "t"}
 
 
 def _divide(tree: ast.expr, by: ast.expr) -> ast.expr:
