@@ -247,17 +247,18 @@ class SbmlReader:
     def refuse_packages(self) -> None:
         """Refuse a model that needs an SBML package other than spatial."""
         doc = self.doc
+        if doc.getLevel() < 3:
+            return
+        declared = doc.getNamespaces()
+        for uri in (declared.getURI(i) for i in range(declared.getNumNamespaces())):
+            if "comp/version" in uri:
+                raise refuse("package", "comp", "hierarchical models are not supported")
         for i in range(doc.getNumPlugins()):
             package = doc.getPlugin(i).getPackageName()
             if package in ("spatial", "l3v2extendedmath") or not doc.isPackageEnabled(package):
                 continue
             if doc.getPackageRequired(package):
                 raise refuse("package", package, "this SBML package is not supported")
-        for uri in (
-            doc.getNamespaces().getURI(i) for i in range(doc.getNamespaces().getNumNamespaces())
-        ):
-            if "comp/version" in uri:
-                raise refuse("package", "comp", "hierarchical models are not supported")
 
     def read_functions(self) -> None:
         """Function definitions, expanded where they are called."""
