@@ -3,7 +3,6 @@ the sides, overlays, Level 2 models and SBML-spatial diffusion coefficients are 
 
 from __future__ import annotations
 
-import math
 import tomllib
 from pathlib import Path
 
@@ -128,7 +127,7 @@ def sbml_two_ways(tmp_path: Path) -> tuple[Path, Path]:
         m = doc.createModel()
         m.setId(variant)
 
-        def unit(uid, *parts):
+        def unit(uid, *parts, m=m):
             d = m.createUnitDefinition()
             d.setId(uid)
             for kind, exponent, scale, multiplier in parts:
