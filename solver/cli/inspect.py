@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=_on_rank0(_info))
 
     plot = subparsers.add_parser(
-        "plot", help="figures of the read-outs and membrane profiles: polarity plot OUT"
+        "plot",
+        help="figures of the read-outs, membrane profiles and compartments: polarity plot OUT",
     )
     plot.add_argument("out", type=Path, help="output folder of a run")
     plot.add_argument(
@@ -37,11 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="NAME",
-        help="membrane species of the kymographs and membrane views (repeatable; "
-        "default: the [metrics] species, else every membrane species)",
+        help="membrane species (or species of another surface) of the kymographs and "
+        "membrane views (repeatable; default: the [metrics] species, else every membrane "
+        "species)",
     )
     plot.add_argument(
-        "--time", type=float, default=None, help="time (s) of the membrane views (default: last)"
+        "--time",
+        type=float,
+        default=None,
+        help="time (s) of the membrane views and compartment figures (default: last)",
     )
     plot.add_argument(
         "-o", "--figures", type=Path, default=None, help="folder of the PNGs (default OUT/figures)"
@@ -75,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pv.add_argument(
         "--cytosol-species",
         default=None,
-        help="cytosol species of the clipped cytosol (default: the first cytosol species)",
+        help="cytosol species of the clipped cytosol (default: the one that varies most), "
+        "or a species of another volume to colour that volume by",
     )
     pv.add_argument(
         "--times",

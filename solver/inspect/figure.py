@@ -25,6 +25,7 @@ SIZES = {
     "kymograph": (900, 600),
     "membrane": (1500, 620),  # 3-D: side view with the gradient, front and back
     "membrane_2d": (800, 700),
+    "compartment": (520, 460),  # per panel (one per species; at most 3 in a row)
 }
 #: the formats ``--format`` takes; PNG always works, the others are vector graphics
 FORMATS = ("png", "pdf", "svg")

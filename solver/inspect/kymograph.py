@@ -23,6 +23,7 @@ class Kymograph:
     values: np.ndarray
     reference: str  # what angle 0 is: "gradient", or the final front of a species
     signed: bool  # 2-D: signed angle in [-180, 180]; 3-D: polar angle in [0, 180]
+    surface: str = "membrane"  # the surface the species is on
 
 
 def kymograph(
@@ -33,7 +34,9 @@ def kymograph(
     center: np.ndarray,
     bins: int = 72,
 ) -> Kymograph:
-    """Membrane profile of ``name`` against the angle from the gradient direction and time.
+    """Profile of ``name`` on the surface ``membrane`` against the gradient angle and time.
+
+    Angles are measured about ``center`` (µm).
 
     2-D: nodal values, linearly interpolated (periodically) onto 1° steps of the signed
     angle. 3-D: area-weighted means over ``bins`` bands of polar angle; empty bands
@@ -50,7 +53,7 @@ def kymograph(
             d2 = d[:2] / max(np.linalg.norm(d[:2]), 1e-300)
             angle = np.degrees(np.arctan2(d2[0] * r[:, 1] - d2[1] * r[:, 0], r @ d2))
             rows.append(np.interp(grid, angle, u, period=360.0))
-        return Kymograph(name, times, grid, np.array(rows), ref.label, True)
+        return Kymograph(name, times, grid, np.array(rows), ref.label, True, membrane.path.stem)
     weights = membrane.node_weights()
     edges = np.linspace(0.0, 180.0, bins + 1)
     grid = 0.5 * (edges[1:] + edges[:-1])
@@ -63,7 +66,7 @@ def kymograph(
         mean = np.full(bins, np.nan)
         mean[filled] = wu[filled] / w[filled]
         rows.append(np.interp(grid, grid[filled], mean[filled]))
-    return Kymograph(name, times, grid, np.array(rows), ref.label, False)
+    return Kymograph(name, times, grid, np.array(rows), ref.label, False, membrane.path.stem)
 
 
 def kymograph_figure(
@@ -109,7 +112,7 @@ def kymograph_figure(
     ax.set_yticks([-180, -90, 0, 90, 180] if k.signed else [0, 45, 90, 135, 180])
     ax.axhline(0.0, color="w", lw=0.8, ls=":")
     back = "±180°" if k.signed else "180°"
-    title = f"{case_name(record)}: {name_of(record, k.species)} on the membrane"
+    title = f"{case_name(record)}: {name_of(record, k.species)} on the {k.surface}"
     ax.set_title(f"{title} (front 0°, back {back})")
     fig.tight_layout()
     return save(fig, path, formats)

@@ -35,7 +35,7 @@ def output_index(times: np.ndarray, time: float | None) -> int:
 
 
 class MembraneView:
-    """Draws the membrane of one run coloured by ``name``, at any output time."""
+    """Draws the membrane (or another surface) of one run coloured by ``name``, at any time."""
 
     def __init__(
         self,
@@ -53,7 +53,8 @@ class MembraneView:
         self.refs = reference_direction(record, self.times, center, metrics)
         self.center = np.asarray(center, dtype=float)
         self.label = label_of(record, name)
-        self.title = f"{case_name(record)}: {name_of(record, name)} on the membrane"
+        surface = membrane.path.stem  # the compartment: membrane, or another surface
+        self.title = f"{case_name(record)}: {name_of(record, name)} on the {surface}"
         r = membrane.points - self.center[: membrane.gdim]
         self.radius = float(np.max(np.linalg.norm(r, axis=1)))
 

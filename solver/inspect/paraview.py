@@ -11,6 +11,12 @@ points to the right), and annotates the time. Opened in the ParaView GUI
 it renders PNGs of the chosen times into ``OUT/figures/`` (3-D: from the front and from
 the back).
 
+A run of other compartments: "the membrane" is the read-out surface (``membrane``,
+else the first surface with species) and "the cytosol" the cell's volume (``cytosol``,
+else the membrane's inside); every other compartment with a series is loaded and
+shown the same way (volumes cut like the cytosol, surfaces like the membrane), each
+coloured by its species that varies most, with a colour bar of its own.
+
 Everything the script needs (species, colour ranges, centre, radius in µm,
 directions per time) is computed here and written into it as JSON; the script
 itself uses only ParaView and the standard library, so it runs in ParaView's
@@ -26,9 +32,17 @@ import numpy as np
 
 from solver.errors import InputError
 from solver.inspect.figure import label_of
+from solver.io.compartments import (
+    CYTOSOL,
+    MEMBRANE,
+    primary_volume,
+    readout_surface,
+    with_series,
+)
 from solver.io.metrics import load_metrics
 from solver.io.results import (
     Series,
+    center_of,
     load_record,
     readout_species,
     reference_direction,
@@ -75,30 +89,45 @@ def write_state(
     """Write ``OUT/polarity_view.py`` and return its path.
 
     ``species``: membrane species to colour by (default: the first read-out species);
-    ``cytosol_species``: of the cytosol (default: the one that varies most); ``times`` (s): output
-    times that pvbatch renders (default: the last); ``size``: pixels of the PNGs.
+    ``cytosol_species``: of the cytosol (default: the one that varies most), or of
+    another volume, which is then coloured by it; ``times`` (s): output times that
+    pvbatch renders (default: the last); ``size``: pixels of the PNGs. Every other
+    compartment with a series is shown too, coloured by its species that varies most.
     """
     out = Path(out)
     record = load_record(out)
     metrics = load_metrics(out)
-    membrane = series_of(out, "membrane")
-    cytosol = series_of(out, "cytosol")
+    surface = readout_surface(record) or MEMBRANE
+    volume = primary_volume(record) or CYTOSOL
+    membrane = series_of(out, surface)
+    cytosol = series_of(out, volume)
     if membrane is None:
-        raise InputError(str(out), "no membrane.xdmf: nothing to show")
+        raise InputError(str(out), f"no {surface}.xdmf: nothing to show")
     species = species or next(iter(readout_species(record)), None)
     if species is None or species not in membrane.fields:
         known = ", ".join(sorted(membrane.fields))
-        raise InputError("--species", f"no membrane field {species!r} in {out} (fields: {known})")
+        raise InputError("--species", f"no {surface} field {species!r} in {out} (fields: {known})")
+    others = {
+        c.name: s
+        for c in with_series(record)
+        if c.name not in (surface, volume) and (s := series_of(out, c.name)) is not None
+    }
+    chosen_volume = None  # another volume named by --cytosol-species
+    if cytosol_species and (cytosol is None or cytosol_species not in cytosol.fields):
+        chosen_volume = next(
+            (c for c, s in others.items() if cytosol_species in s.fields and _is_volume(s)), None
+        )
     cyto = None
     if cytosol is not None and cytosol.fields:
-        cyto = cytosol_species or most_varying(cytosol)
+        cyto = cytosol_species if cytosol_species and not chosen_volume else None
+        cyto = cyto or most_varying(cytosol)
         if cyto not in cytosol.fields:
             known = ", ".join(sorted(cytosol.fields))
             raise InputError(
-                "--cytosol-species", f"no cytosol field {cyto!r} in {out} (fields: {known})"
+                "--cytosol-species", f"no {volume} field {cyto!r} in {out} (fields: {known})"
             )
-    elif cytosol_species:
-        raise InputError("--cytosol-species", f"no cytosol.xdmf in {out}")
+    elif cytosol_species and not chosen_volume:
+        raise InputError("--cytosol-species", f"no {volume}.xdmf in {out}")
     available = membrane.times(species)
     if len(available) == 0:
         raise InputError(str(out), f"no output times of {species!r}")
@@ -109,18 +138,34 @@ def write_state(
             listed = ", ".join(f"{v:g}" for v in available)
             raise InputError("--times", f"no output at t = {t:g} s (outputs at {listed} s)")
         chosen.append(float(available[i]))
-    center = (cytosol or membrane).centroid()
+    center = center_of(out, record)
     radius = float(np.max(np.linalg.norm(membrane.points - center[: membrane.gdim], axis=1)))
     ref = reference_direction(record, np.array(chosen), center, metrics)
+    shown = []
+    for c, s in others.items():
+        name = cytosol_species if cytosol_species and c == chosen_volume else most_varying(s)
+        inside = _is_volume(s)
+        shown.append(
+            {
+                "compartment": c,
+                "volume": inside,
+                "species": name,
+                "label": label_of(record, name),
+                "range": _range_at(s, name, chosen) if inside else list(s.range(name)),
+            }
+        )
     settings = {
         "folder": str(out.resolve()),
         "dim": membrane.gdim,
+        "membrane": surface,
+        "cytosol": volume,
         "species": species,
         "species_label": label_of(record, species),
         "range": list(membrane.range(species)),
         "cytosol_species": cyto,
         "cytosol_label": label_of(record, cyto) if cyto else None,
         "cytosol_range": _range_at(cytosol, cyto, chosen) if cyto and cytosol else None,
+        "others": shown,
         "center": [float(v) for v in center],
         "radius": radius,
         "reference": ref.label,
@@ -135,6 +180,11 @@ def write_state(
     data = json.dumps(settings, indent=1, ensure_ascii=True)
     path.write_text(script.replace(_SETTINGS_LINE, f'SETTINGS = json.loads(r"""{data}""")'))
     return path
+
+
+def _is_volume(series: Series) -> bool:
+    """Whether ``series`` is of a volume (cells of gdim + 1 nodes), not of a surface."""
+    return series.cells.shape[1] == series.gdim + 1
 
 
 _SETTINGS_LINE = 'SETTINGS: dict = json.loads("{}")  # filled in by polarity paraview'

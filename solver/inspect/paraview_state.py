@@ -7,7 +7,8 @@ Render PNGs:       xvfb-run -a -s "-screen 0 1024x768x24" pvbatch polarity_view.
 
 Arrays: membrane.xdmf holds the membrane species (surface densities, uM*um) and the
 stimulus sampled on the membrane (uM; occupancy dimensionless); cytosol.xdmf the
-cytosol species (uM). Lengths in um, times in s.
+cytosol species (uM); <compartment>.xdmf those of any other compartment of the run
+(SETTINGS["others"]). Lengths in um, times in s.
 """
 
 import json
@@ -77,8 +78,11 @@ def field(compartment, name):
     return MergeBlocks(registrationName=name, Input=block)
 
 
-def colour(display, view, name, label, bounds, preset):
-    """Colour `display` by point array `name` with the fixed range `bounds`."""
+def colour(display, view, name, label, bounds, preset, slot=None):
+    """Colour `display` by point array `name` with the fixed range `bounds`.
+
+    `slot`: where its colour bar goes, ([x, y], length) in the view's fractions.
+    """
     ColorBy(display, ("POINTS", name))
     lut = GetColorTransferFunction(name)
     lut.ApplyPreset(preset, True)
@@ -95,8 +99,21 @@ def colour(display, view, name, label, bounds, preset):
     bar.LabelColor = [0.0, 0.0, 0.0]
     bar.HorizontalTitle = 1
     bar.WindowLocation = "Any Location"
-    bar.Position = [0.82, 0.05 if "Cool" in preset else 0.52]
-    bar.ScalarBarLength = 0.36
+    position, length = slot or ([0.82, 0.05 if "Cool" in preset else 0.52], 0.36)
+    bar.Position = position
+    bar.ScalarBarLength = length
+
+
+def slots(count):
+    """Places of `count` colour bars, ([x, y], length) each, membrane's first.
+
+    Two bars: one above the other on the right; more: three on the right, top down,
+    then the others on the left, clear of the time above and the caption below, and
+    of the cell (the camera centres it).
+    """
+    if count <= 2:  # the membrane's above the cytosol's
+        return [([0.82, 0.52], 0.36), ([0.82, 0.05], 0.36)][:count]
+    return [([0.83 if k < 3 else 0.02, 0.68 - 0.3 * (k % 3)], 0.2) for k in range(count)]
 
 
 def _unit(v):
@@ -161,6 +178,47 @@ def _arrow(view, direction):
         shown.AmbientColor = shown.DiffuseColor = [0.3, 0.3, 0.3]
 
 
+#: colour maps of surfaces and of volumes, in turn (the membrane and cytosol first)
+SURFACE_PRESETS = ["Viridis (matplotlib)", "Plasma (matplotlib)", "Inferno (matplotlib)"]
+VOLUME_PRESETS = ["Cool to Warm", "Blue Orange (divergent)", "Black-Body Radiation"]
+
+
+def layers():
+    """What the scene shows: one entry per compartment, the membrane and cytosol first.
+
+    Each: its reader (one function of its series), whether it is a volume, the
+    species it is coloured by, with label, range, colour map and colour-bar slot.
+    """
+    found = [
+        {
+            "source": field(SETTINGS["membrane"], SETTINGS["species"]),
+            "volume": False,
+            "species": SETTINGS["species"],
+            "label": SETTINGS["species_label"],
+            "range": SETTINGS["range"],
+        }
+    ]
+    if SETTINGS["cytosol_species"]:
+        found.append(
+            {
+                "source": field(SETTINGS["cytosol"], SETTINGS["cytosol_species"]),
+                "volume": True,
+                "species": SETTINGS["cytosol_species"],
+                "label": SETTINGS["cytosol_label"],
+                "range": SETTINGS["cytosol_range"],
+            }
+        )
+    for other in SETTINGS.get("others", []):
+        found.append(dict(other, source=field(other["compartment"], other["species"])))
+    counts = {True: 0, False: 0}
+    for layer, slot in zip(found, slots(len(found)), strict=False):
+        presets = VOLUME_PRESETS if layer["volume"] else SURFACE_PRESETS
+        layer["preset"] = presets[counts[layer["volume"]] % len(presets)]
+        layer["slot"] = slot
+        counts[layer["volume"]] += 1
+    return found
+
+
 def build():
     """The scene: membrane by species, cytosol by a species that varies, time, caption."""
     view = CreateView("RenderView")
@@ -173,53 +231,44 @@ def build():
     except AttributeError:
         pass
     SetActiveView(view)
-    species, direction = SETTINGS["species"], SETTINGS["directions"][-1]
-    membrane = field("membrane", species)
-    cytosol = field("cytosol", SETTINGS["cytosol_species"]) if SETTINGS["cytosol_species"] else None
+    direction = SETTINGS["directions"][-1]
+    scene_layers = layers()
     views = {}
     if SETTINGS["dim"] == 3:
         for side in (1.0, -1.0):
-            parts = [(_cutaway(view, membrane, direction, side, f"{species} (cut)"), False)]
-            if cytosol is not None:  # the far half of the horizontal section
-                _, up, _ = _frame(direction)
-                section = Slice(registrationName="cytosol (section)", Input=cytosol)
-                section.SliceType = "Plane"
-                section.SliceType.Origin = SETTINGS["center"]
-                section.SliceType.Normal = up
-                cut = _cutaway(view, section, direction, side, "cytosol (half section)")
-                parts.append((cut, True))
+            parts = []
+            for layer in scene_layers:
+                source, what = layer["source"], f"{layer['species']}"
+                if layer["volume"]:  # the far half of the horizontal section
+                    _, up, _ = _frame(direction)
+                    section = Slice(registrationName=f"{what} (section)", Input=source)
+                    section.SliceType = "Plane"
+                    section.SliceType.Origin = SETTINGS["center"]
+                    section.SliceType.Normal = up
+                    source, what = section, f"{what} (half section)"
+                parts.append((_cutaway(view, source, direction, side, f"{what} (cut)"), layer))
             views[side] = parts
         _arrow(view, direction)
     else:
-        views[1.0] = [(membrane, False)] + ([(cytosol, True)] if cytosol is not None else [])
+        views[1.0] = [(layer["source"], layer) for layer in scene_layers]
     shown = {}
     for side, parts in views.items():
-        for source, inside in parts:
+        for source, layer in parts:
             display = Show(source, view)
             display.Ambient, display.Diffuse = 0.35, 0.75  # inner faces lit too
-            if inside:
-                name = SETTINGS["cytosol_species"]
-                colour(
-                    display,
-                    view,
-                    name,
-                    SETTINGS["cytosol_label"],
-                    SETTINGS["cytosol_range"],
-                    "Cool to Warm",
-                )
-            else:
-                colour(
-                    display,
-                    view,
-                    species,
-                    SETTINGS["species_label"],
-                    SETTINGS["range"],
-                    "Viridis (matplotlib)",
-                )
-                if SETTINGS["dim"] == 2:
-                    display.LineWidth = 6.0
-                    display.RenderLinesAsTubes = 1
-                    display.Position = [0.0, 0.0, 0.01 * SETTINGS["radius"]]  # above the cytosol
+            colour(
+                display,
+                view,
+                layer["species"],
+                layer["label"],
+                layer["range"],
+                layer["preset"],
+                layer["slot"],
+            )
+            if not layer["volume"] and SETTINGS["dim"] == 2:
+                display.LineWidth = 6.0
+                display.RenderLinesAsTubes = 1
+                display.Position = [0.0, 0.0, 0.01 * SETTINGS["radius"]]  # above the volumes
             shown.setdefault(side, []).append(display)
     clock = AnnotateTime(registrationName="time")
     clock.Format = "t = {time:g} s"
@@ -249,6 +298,9 @@ def arrange(state, side):
         inside = SETTINGS["cytosol_species"]
         text = f"{species} on the far half of the membrane; the {reference} (arrow) points "
         text += where + (f"; {inside} on the horizontal section" if inside else "")
+    others = [f"{o['species']} in {o['compartment']}" for o in SETTINGS.get("others", [])]
+    if others:
+        text += "\nalso " + ", ".join(others)
     state["note"].Text = text
     camera(state["view"], SETTINGS["directions"][-1], side)
 

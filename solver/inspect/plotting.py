@@ -6,7 +6,10 @@
   direction and time (:mod:`solver.inspect.kymograph`);
 - ``membrane_<species>.png``: the membrane coloured by the species at one time, and
   with ``movie`` ``membrane_<species>.gif`` over all outputs
-  (:mod:`solver.inspect.membrane`).
+  (:mod:`solver.inspect.membrane`);
+- ``compartment_<name>.png`` (runs of more compartments than the cytosol and its
+  membrane): every species of one compartment at one time, in the cell's plane
+  (:mod:`solver.inspect.sections`).
 
 Figures have a fixed size in pixels (:data:`~solver.inspect.figure.SIZES`), units on
 every axis and colour bars with a fixed range over time; ``formats`` adds vector
@@ -33,9 +36,18 @@ from solver.inspect.figure import (
     total_units_of,
 )
 from solver.inspect.kymograph import Kymograph, kymograph, kymograph_figure
-from solver.inspect.membrane import MembraneView, membrane_figure, membrane_movie
+from solver.inspect.membrane import MembraneView, membrane_figure, membrane_movie, output_index
+from solver.inspect.sections import compartment_figure
+from solver.io.compartments import is_default, readout_surface, with_series
 from solver.io.metrics import load_metrics
-from solver.io.results import load_record, readout_species, series_of
+from solver.io.results import (
+    Series,
+    center_of,
+    load_record,
+    readout_species,
+    reference_direction,
+    series_of,
+)
 
 __all__ = ["FORMATS", "SIZES", "Kymograph", "kymograph", "plot_all", "readouts_figure"]
 
@@ -52,10 +64,12 @@ def plot_all(
 ) -> list[Path]:
     """Write every figure of the output folder ``out`` into ``figures`` (default OUT/figures).
 
-    ``species``: membrane species of the kymographs and membrane views (default: the
-    read-out species); ``time`` (s): of the membrane views (default: the last output);
-    ``formats``: of the matplotlib figures (see :data:`FORMATS`); ``movie``: also a GIF
-    of the membrane over time per species.
+    ``species``: surface species of the kymographs and membrane views (default: the
+    read-out species); ``time`` (s): of the membrane views and compartment figures
+    (default: the last output); ``formats``: of the matplotlib figures (see
+    :data:`FORMATS`); ``movie``: also a GIF of the membrane over time per species. A
+    run of more compartments than the cytosol and its membrane also gets a figure per
+    compartment that holds species (:mod:`solver.inspect.sections`).
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -63,32 +77,80 @@ def plot_all(
     out = Path(out)
     record = load_record(out)
     metrics = load_metrics(out)
-    membrane = series_of(out, "membrane")
     names = list(species) if species else readout_species(record)
-    if membrane is not None:
-        for n in names:
-            if n not in membrane.fields:
-                known = ", ".join(sorted(membrane.fields))
-                raise InputError("--species", f"no membrane field {n!r} in {out} (fields: {known})")
-    elif species or movie:
-        raise InputError(str(out), "no membrane.xdmf: nothing to plot on the membrane")
+    found = surface_series(out, record, names)
+    if not found and (species or movie):
+        surface = readout_surface(record) or "membrane"
+        raise InputError(str(out), f"no {surface}.xdmf: nothing to plot on the membrane")
     figures = Path(figures) if figures is not None else out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if metrics.get("t") is not None and len(metrics["t"]):
         written += readouts_figure(record, metrics, figures / "readouts.png", formats)
-    if membrane is None:
-        return written
-    cytosol = series_of(out, "cytosol")
-    center = (cytosol or membrane).centroid()
-    for n in names:
-        k = kymograph(membrane, n, record, metrics, center)
+    centers = {c: center_of(out, record, c) for c in {c for c, _ in found.values()}}
+    for n, (c, series) in found.items():
+        k = kymograph(series, n, record, metrics, centers[c])
         written += kymograph_figure(k, record, figures / f"kymograph_{n}.png", formats)
-    for n in names:
-        view = MembraneView(membrane, n, record, metrics, center)
+    for n, (c, series) in found.items():
+        view = MembraneView(series, n, record, metrics, centers[c])
         written += membrane_figure(view, time, figures, formats)
         if movie:
             written.append(membrane_movie(view, figures))
+    if not is_default(record):
+        written += compartment_figures(out, record, metrics, time, figures, formats)
+    return written
+
+
+def surface_series(
+    out: Path, record: dict[str, Any], names: Sequence[str]
+) -> dict[str, tuple[str, Series]]:
+    """``{species: (surface, series)}``: the series of the surface each of ``names`` is on.
+
+    Empty when the run wrote no series of its read-out surface (the membrane) and
+    ``names`` are on no other. Raises InputError for a name that is on no surface.
+    """
+    readout = readout_surface(record) or "membrane"
+    surfaces = [readout] + [c.name for c in with_series(record) if c.surface and c.name != readout]
+    series = {c: s for c in surfaces if (s := series_of(out, c)) is not None}
+    if not series:
+        return {}
+    found = {}
+    for n in names:
+        place = next((c for c, s in series.items() if n in s.fields), None)
+        if place is None:
+            if len(series) == 1:
+                known = ", ".join(sorted(next(iter(series.values())).fields))
+                what = f"{next(iter(series))} field"
+            else:
+                known = "; ".join(f"{c}: {', '.join(sorted(s.fields))}" for c, s in series.items())
+                what = "surface field"
+            raise InputError("--species", f"no {what} {n!r} in {out} (fields: {known})")
+        found[n] = (place, series[place])
+    return found
+
+
+def compartment_figures(
+    out: Path,
+    record: dict[str, Any],
+    metrics: dict[str, np.ndarray],
+    time: float | None,
+    figures: Path,
+    formats: Sequence[str] = ("png",),
+) -> list[Path]:
+    """``compartment_<name>.*`` for every compartment with a series, at ``time`` (s)."""
+    places = [c for c in with_series(record) if (out / f"{c.name}.xdmf").is_file()]
+    series = {c.name: s for c in places if (s := series_of(out, c.name)) is not None}
+    if not series:
+        return []
+    center = center_of(out, record)
+    written = []
+    for c in places:
+        own = series[c.name]
+        times = own.times(next(iter(own.fields)))
+        t = times[output_index(times, time)]
+        direction = reference_direction(record, np.array([t]), center, metrics).directions[0]
+        path = figures / f"compartment_{c.name}.png"
+        written += compartment_figure(c, series, record, center, direction, t, path, formats)
     return written
 
 
@@ -170,6 +232,8 @@ def _totals_panel(ax, t, metrics, record) -> None:
     tab20 = colormaps["tab20"]
     units = set()
     k = 0
+    # runs of several compartments say where each species is
+    where = {} if is_default(record) else {n: c for c in with_series(record) for n in c.species}
     for key, values in metrics.items():
         if key.startswith(("total_", "pool_")) and np.any(values > 0):
             name = key.split("_", 1)[1]
@@ -177,7 +241,8 @@ def _totals_panel(ax, t, metrics, record) -> None:
             units.add(unit)
             style = "--" if key.startswith("pool_") else "-"
             shown = np.where(values > 0, values, np.nan)
-            ax.plot(t, shown, style, color=tab20(k % 20), label=f"{name} ({unit})")
+            place = f" in {where[name].name}" if key.startswith("total_") and name in where else ""
+            ax.plot(t, shown, style, color=tab20(k % 20), label=f"{name}{place} ({unit})")
             k += 1
     ax.set_yscale("log")
     ax.set_ylabel(f"total amount ({units.pop()})" if len(units) == 1 else "total amount")

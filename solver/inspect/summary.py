@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from solver.io.compartments import DEFAULT, Compartment, compartments, is_default
 from solver.io.metrics import load_metrics
 from solver.io.results import load_record
 
@@ -61,9 +62,9 @@ def summarize(out: Path) -> dict[str, Any]:
     record = load_record(out)
     metrics = load_metrics(out)
     resolved = record.get("resolved", {})
-    species = resolved.get("species", {})
     config = record.get("config", {})
     stimuli = config.get("stimulus", {}) if isinstance(config, dict) else {}
+    places = compartments(record)
     mesh = dict(record.get("mesh") or {})
     dim = mesh.get("dim")
     summary: dict[str, Any] = {
@@ -72,10 +73,7 @@ def summarize(out: Path) -> dict[str, Any]:
         "reason": record.get("reason") or None,
         "source": record.get("source"),
         "model": {
-            "species": {
-                c: [n for n, s in species.items() if s.get("compartment") == c]
-                for c in ("cytosol", "membrane")
-            },
+            "species": {c.name: list(c.species) for c in places.values()},
             "reactions": len(resolved.get("reactions", {})),
             "conserved_pools": list(resolved.get("conserved_pools", [])),
             "stimuli": {
@@ -107,6 +105,13 @@ def summarize(out: Path) -> dict[str, Any]:
             if isinstance(f, dict) and "total_units" in f
         },
     }
+    if not is_default(record):
+        summary["compartments"] = {c.name: _compartment(c) for c in places.values()}
+    amounts = record.get("amounts")
+    if isinstance(amounts, dict) and amounts:
+        summary["amount_units"] = {
+            str(c): str(a.get("units", "")) for c, a in amounts.items() if isinstance(a, dict)
+        }
     final = {k: v[-1] for k, v in metrics.items() if len(v)} or dict(record.get("final") or {})
     if final:
         names = sorted({k.split("_", 1)[1] for k in final if k.startswith("PI_")})
@@ -137,7 +142,20 @@ def summarize(out: Path) -> dict[str, Any]:
                 if k.startswith("corr_")
             },
         }
+        held = {
+            k.removeprefix("amount_"): _finite(v)
+            for k, v in final.items()
+            if k.startswith("amount_")
+        }
+        if held:  # runs of more compartments than the cytosol and its membrane
+            summary["final"]["amounts"] = held
     return summary
+
+
+def _compartment(c: Compartment) -> dict[str, Any]:
+    """A compartment in the JSON summary: kind, sides (surfaces) and species."""
+    sides = {k: v for k, v in (("inside", c.inside), ("outside", c.outside)) if v}
+    return {"kind": c.kind, **sides, "species": list(c.species)}
 
 
 def format_summary(s: dict[str, Any]) -> list[str]:
@@ -154,9 +172,16 @@ def format_summary(s: dict[str, Any]) -> list[str]:
             else ""
         )
     )
+    places = s.get("compartments")
+    if places:
+        lines.append("  compartments: " + _compartments_text(places))
     mesh = s["mesh"]
     if mesh:
         lines.append("  mesh: " + _mesh_text(mesh))
+        counts = mesh.get("compartments")
+        if isinstance(counts, dict) and counts:
+            kinds = {n: str(c.get("kind")) for n, c in (places or DEFAULT).items()}
+            lines.append("  mesh per compartment: " + _counts_text(counts, kinds))
     lines.append(f"  {s['mpi_ranks']} rank(s), {s['unknowns']} unknowns")
     if s["t"] is not None:
         wall = s["wall_time"] or {}
@@ -198,11 +223,14 @@ def format_summary(s: dict[str, Any]) -> list[str]:
         cap = f"{s.get('cap_angle', 15.0):g}"
         lines += ["  " + line.format(cap=cap) for line in LEGEND]
     drift = final.get("pool_drift", {})
-    for group, prefix in (("totals", "total_"), ("pools", "pool_"), ("correlations", "corr_")):
-        for key, value in final[group].items():
+    groups = (("totals", "total_"), ("pools", "pool_"), ("amounts", "amount_"))
+    for group, prefix in (*groups, ("correlations", "corr_")):
+        for key, value in final.get(group, {}).items():
             shown = f"{value:.6g}" if value is not None else "-"
             unit = ""
-            if group != "correlations":
+            if group == "amounts":
+                unit = s.get("amount_units", {}).get(key, "")
+            elif group != "correlations":
                 unit = _total_units(s, key if group == "totals" else "")
             line = f"  {prefix + key:<32} {shown:>12} {unit}".rstrip()
             if group == "pools" and drift.get(key) is not None:
@@ -218,8 +246,34 @@ def format_summary(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _compartments_text(places: dict[str, Any]) -> str:
+    """``volumes a, b; surfaces m (between a and c), o (around b)``."""
+    volumes = [n for n, c in places.items() if c.get("kind") != "surface"]
+    surfaces = []
+    for n, c in places.items():
+        if c.get("kind") == "surface":
+            inside, outside = c.get("inside", "?"), c.get("outside")
+            surfaces.append(
+                f"{n} (between {inside} and {outside})" if outside else f"{n} (around {inside})"
+            )
+    parts = [f"volumes {', '.join(volumes)}"] if volumes else []
+    return "; ".join(parts + ([f"surfaces {', '.join(surfaces)}"] if surfaces else []))
+
+
+def _counts_text(counts: dict[str, Any], kinds: dict[str, str]) -> str:
+    """``a 183, b 41 cells; m 32 facets``: the cells of each volume, facets of each surface."""
+    parts = []
+    for kind, what in (("volume", "cells"), ("surface", "facets")):
+        named = [f"{n} {v}" for n, v in counts.items() if kinds.get(n) == kind]
+        if named:
+            parts.append(f"{', '.join(named)} {what}")
+    other = [f"{n} {v}" for n, v in counts.items() if kinds.get(n) not in ("volume", "surface")]
+    return "; ".join(parts + ([", ".join(other)] if other else []))
+
+
 def _mesh_text(mesh: dict[str, Any]) -> str:
     known = {"dim", "cells", "vertices", "membrane_facets", "h_min", "h_max", "h_mean"}
+    known.add("compartments")  # a line of its own
     parts = []
     if "dim" in mesh:
         parts.append(f"{mesh['dim']}-D")
