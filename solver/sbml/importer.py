@@ -87,6 +87,8 @@ def import_model(
     r = SbmlReader(read_document(source), tuple(surfaces), sides)
     r.source = source
     r.prepare()
+    if not r.model.getNumSpecies():
+        raise InputError(str(source), "the model holds no species")
     kept = _kept_tables(r.parts.tables, str(source))
     places.settle_sides(r)
     generated = "mesh" not in kept and (mesh is None or mesh in places.SHAPES)
@@ -169,7 +171,7 @@ def _spatial_diffusion(r: SbmlReader) -> dict[str, str]:
         if coefficient.getType() != r.L.SPATIAL_DIFFUSIONKIND_ISOTROPIC:
             raise refuse("parameter", p.getId(), "an anisotropic diffusion coefficient")
         try:
-            unit = scaled(p.getDerivedUnitDefinition(), f"SBML parameter '{p.getId()}'")
+            unit = scaled(p.getDerivedUnitDefinition(), "it")
         except UnitError as err:
             raise refuse("parameter", p.getId(), err.message) from None
         value = p.getValue() * (unit.factor if unit is not None else 1.0)

@@ -21,7 +21,6 @@ from typing import Any
 
 from solver.errors import InputError
 from solver.model.dimensions import AMOUNT, DIMENSIONLESS, TIME
-from solver.model.expressions import ExpressionError, parse_expression
 from solver.model.model import Compartment, Kind
 from solver.model.names import NameClash, Names
 from solver.sbml import annotation
@@ -37,6 +36,10 @@ from solver.sbml.unitdefs import (
     describe,
     scaled,
 )
+from solver.sbml.values import close_to as _close_to
+from solver.sbml.values import unquote as _unquote
+from solver.sbml.values import uses
+from solver.sbml.values import with_unit as _with_unit
 
 #: the concentration of a species by the kind of its compartment, and the unit the run
 #: file writes for any other
@@ -155,7 +158,7 @@ class SbmlReader:
     def units(self, element: Any, kind: str, sbml_id: str) -> Scaled | None:
         """The derived units of an element (None: not declared)."""
         try:
-            return scaled(element.getDerivedUnitDefinition(), f"SBML {kind} '{sbml_id}'")
+            return scaled(element.getDerivedUnitDefinition(), "it")
         except UnitError as err:
             raise refuse(kind, sbml_id, err.message) from None
 
@@ -476,56 +479,10 @@ class SbmlReader:
 
     def used(self, sbml_id: str) -> bool:
         """Whether any math of the model uses the id."""
-        m = self.model
-        maths = [m.getRule(i).getMath() for i in range(m.getNumRules())]
-        maths += [m.getInitialAssignment(i).getMath() for i in range(m.getNumInitialAssignments())]
-        for i in range(m.getNumReactions()):
-            law = m.getReaction(i).getKineticLaw()
-            if law is not None and law.getLocalParameter(sbml_id) is None:
-                maths.append(law.getMath())
-        for node in maths:
-            if node is None:
-                continue
-            names = node.getListOfNodes(lambda n: n.getType() == self.L.AST_NAME)
-            if any(names.get(i).getName() == sbml_id for i in range(names.getSize())):
-                return True
-        return False
+        return uses(self.model, sbml_id)
 
 
 def _reserved() -> frozenset[str]:
     from solver.config.values import RESERVED
 
     return RESERVED
-
-
-def _number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
-
-
-def _with_unit(value: float, unit: str) -> str | float | int:
-    if not unit or unit == "1":
-        return _number(value)
-    return f"{_number(value)!r} {unit}"
-
-
-def _unquote(text: str) -> Any:
-    """An annotation's attribute: a number when it reads as one, else the text."""
-    try:
-        number_value = float(text)
-    except ValueError:
-        return text
-    return _number(number_value) if "." not in text and "e" not in text.lower() else number_value
-
-
-def _close_to(text: str, value: float) -> bool:
-    """Whether the run-file value ``text`` (a number or a quantity) is ``value``."""
-    from solver.config import units
-
-    try:
-        written = units.to_solver_units(text)
-    except units.UnitError:
-        try:
-            written = float(parse_expression(text).evaluate({}))
-        except (ExpressionError, ValueError, TypeError):
-            return False
-    return math.isclose(written, value, rel_tol=1e-12, abs_tol=1e-300)

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "solver"
 MAX_LINES = 500
-SUBPACKAGES = ("cli", "config", "fem", "inspect", "io", "mesh", "model", "sweep", "time")
+SUBPACKAGES = ("cli", "config", "fem", "inspect", "io", "mesh", "model", "sbml", "sweep", "time")
 
 pytestmark = pytest.mark.serial
 
