@@ -41,12 +41,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _CurrentStdout(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stdout`` is when a record comes.
+
+    Not the stream of the moment it was made: a caller that swaps ``sys.stdout`` (a
+    test capturing output, an embedding application) and closes it later leaves the
+    handler a closed stream otherwise.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):  # noqa: D102 (logging.StreamHandler's attribute)
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _configure_logging(debug: bool) -> None:
     logger = logging.getLogger("solver")
     logger.handlers.clear()
     logger.propagate = False
     if MPI.COMM_WORLD.rank == 0:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _CurrentStdout()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     else:

@@ -149,10 +149,10 @@ def locate(
     what = " and ".join(sorted(volumes))
     if not candidates:
         reason = "reads a stimulus, sampled on surfaces, but " if reads_field else ""
-        where = f"lies between {what}" if len(volumes) > 1 else f"bounds {what}"
+        place = f"lies between {what}" if len(volumes) > 1 else f"bounds {what}"
         raise InputError(
             f"{key}.equation",
-            f"its species never meet: {reason}no surface {where}",
+            f"its species never meet: {reason}no surface {place}",
         )
     raise InputError(
         f"{key}.on",

@@ -223,6 +223,22 @@ class CellGeometry:
             raise KeyError("the model has no surface")
         return self.own(name)
 
+    def cell_cells(self) -> np.ndarray:
+        """This rank's owned parent cells of the cell: all but those of the medium.
+
+        The medium is the volume outside the membrane (if it has one); inner bodies
+        (a nucleus) belong to the cell.
+        """
+        tdim = self.mesh.topology.dim
+        owned = self.mesh.topology.index_map(tdim).size_local
+        keep = np.ones(owned, dtype=bool)
+        membrane = self.primary[1]
+        medium = self.regions[membrane].compartment.outside if membrane else ""
+        if medium:
+            cells = self.regions[medium].entities
+            keep[cells[cells < owned]] = False
+        return np.flatnonzero(keep).astype(np.int32)
+
     def measure(self) -> tuple[float, float]:
         """Global cell volume (µm³, or µm² in 2-D) and membrane area (µm², or µm)."""
         return self.size(self.primary[0]), self.size(self.primary[1] or "")

@@ -61,10 +61,13 @@ def check_directions(stimuli: Mapping[str, Stimulus], gdim: int) -> None:
 
 
 def points_inside(geometry: CellGeometry, points: np.ndarray) -> np.ndarray:
-    """Whether each point (rows, µm, 3 coordinates) lies in the cell (collective)."""
+    """Whether each point (rows, µm, 3 coordinates) lies in the cell (collective).
+
+    The cell is every volume but the medium around it (:meth:`CellGeometry.cell_cells`).
+    """
     mesh = geometry.mesh
     tdim = mesh.topology.dim
-    cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
+    cells = geometry.cell_cells()
     tree = dolfinx.geometry.bb_tree(mesh, tdim, entities=cells)
     candidates = dolfinx.geometry.compute_collisions_points(tree, points)
     hits = dolfinx.geometry.compute_colliding_cells(mesh, candidates, points)
@@ -105,7 +108,10 @@ def check_exponents(
     stimuli: Mapping[str, Stimulus], geometry: CellGeometry, center: np.ndarray
 ) -> None:
     """Refuse an exponential profile whose exponent g·|x − x_c| overflows on the cell."""
-    x = geometry.mesh.geometry.x  # 3 coordinates per node, also in 2-D
+    mesh = geometry.mesh
+    tdim = mesh.topology.dim
+    nodes = dolfinx.mesh.entities_to_geometry(mesh, tdim, geometry.cell_cells())
+    x = mesh.geometry.x[np.unique(nodes)]  # the cell's nodes: 3 coordinates, also in 2-D
     for s in stimuli.values():
         if s.kind != "exponential":
             continue

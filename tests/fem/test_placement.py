@@ -105,3 +105,44 @@ def test_an_exponential_profile_that_overflows_on_the_cell_is_refused(disk):
     assert info.value.where == "stimulus.c.events[0].gradient"
     fine = {"c": Stimulus("c", "exponential", mean=0.01, gradient=100.0, direction=(1.0, 0.0))}
     check_stimuli(fine, disk, np.zeros(3))  # exp(100 × 5) fits a double
+
+
+@pytest.fixture(scope="module")
+def in_medium():
+    """A disk cell of radius 1 µm with a nucleus, in a disk of medium of radius 4 µm."""
+    from solver.model.model import Compartment, Kind
+
+    tagged = meshing.generate(
+        "disk",
+        COMM,
+        radius=1.0,
+        size=0.25,
+        inner={"nucleus": {"shape": "disk", "radius": 0.4}},
+        outside={"shape": "disk", "radius": 4.0, "size": 0.5},
+    )
+    compartments = {
+        "cytosol": Compartment("cytosol", Kind.VOLUME),
+        "nucleus": Compartment("nucleus", Kind.VOLUME),
+        "medium": Compartment("medium", Kind.VOLUME),
+        "membrane": Compartment("membrane", Kind.SURFACE, "cytosol", "medium"),
+    }
+    return CellGeometry.from_tagged(tagged, compartments)
+
+
+def test_the_medium_is_outside_the_cell_and_the_nucleus_inside(in_medium):
+    points = np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.7, 0.0, 0.0], [1.5, 1.5, 0.0]])
+    assert points_inside(in_medium, points).tolist() == [False, True, True, False]
+    pipette = {"p": Stimulus("p", "point_source", mean=1.0, position=(3.0, 0.0))}
+    check_stimuli(pipette, in_medium, np.zeros(3))  # a pipette in the medium is fine
+
+
+def test_an_exponential_profile_is_checked_on_the_cell_not_the_medium(in_medium):
+    # exp(300/um * 1 um) fits the cell; over the 4-um medium it would overflow
+    steep = {"c": Stimulus("c", "exponential", mean=0.01, gradient=300.0, direction=(1.0, 0.0))}
+    check_stimuli(steep, in_medium, np.zeros(3))
+    with pytest.raises(InputError, match="overflows"):
+        check_stimuli(
+            {"c": Stimulus("c", "exponential", mean=0.01, gradient=900.0, direction=(1.0, 0.0))},
+            in_medium,
+            np.zeros(3),
+        )
