@@ -228,6 +228,10 @@ def text_of(tree: ast.expr) -> str:
     return ast.unparse(tree)
 
 
+def _is_one(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value == 1
+
+
 def _is_name(node: ast.expr, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
@@ -252,13 +256,17 @@ def strip_factor(node: ast.expr, name: str) -> ast.expr | None:
         top = strip_factor(node.left, name)
         return None if top is None else ast.BinOp(top, ast.Div(), node.right)
     if isinstance(node.op, ast.Mult):
-        for first, second in ((node.left, node.right), (node.right, node.left)):
-            if _is_name(first, name):
-                return second
-            stripped = strip_factor(first, name)
-            if stripped is not None:
-                one = isinstance(stripped, ast.Constant) and stripped.value == 1
-                return second if one else ast.BinOp(stripped, ast.Mult(), second)
+        left, right = node.left, node.right
+        if _is_name(left, name):
+            return right
+        if _is_name(right, name):
+            return left
+        stripped = strip_factor(left, name)
+        if stripped is not None:
+            return right if _is_one(stripped) else ast.BinOp(stripped, ast.Mult(), right)
+        stripped = strip_factor(right, name)
+        if stripped is not None:
+            return left if _is_one(stripped) else ast.BinOp(left, ast.Mult(), stripped)
     return None
 
 

@@ -369,3 +369,43 @@ def test_a_diffusion_coefficient_of_sbml_spatial(tmp_path):
     out = tmp_path / "spatial.toml"
     assert main(["import", str(path), "-o", str(out)]) == 0
     assert config.load(out).model.species["A"].D == pytest.approx(7.5)
+
+
+@pytest.mark.serial
+def test_a_kinetic_law_becomes_a_rate_per_volume_or_area(tmp_path):
+    """The law's compartment factor is taken out where it multiplies every term; elsewhere
+    the law is divided by the size; an amount (substanceOnly) is its concentration times
+    the size; a local parameter gets a name of its own."""
+    text = """model m
+  unit um3 = (1e-6 metre)^3
+  compartment cell = 2 um3
+  species A in cell = 3, B in cell = 0
+  substanceOnly species N in cell = 4
+  J1: A -> B; cell*(k*A - k2*B)
+  J2: A -> ; k*A
+  J3: N -> ; k*N
+  k = 0.5; k2 = 0.25
+end
+"""
+    model, out = tmp_path / "laws.ant", tmp_path / "laws.toml"
+    model.write_text(text)
+    assert main(["import", str(model), "-o", str(out)]) == 0
+    cfg = config.load(out)
+    rates = {n: r.rate.text for n, r in cfg.model.reactions.items()}
+    assert rates["J1"] == "k * A - k2 * B"
+    assert rates["J2"] == "k * A / size_cell"
+    assert rates["J3"] == "k * N"  # k*(N*size_cell)/size_cell
+    assert cfg.model.parameters["size_cell"] == pytest.approx(2.0)
+    assert cfg.model.species["N"].initial == pytest.approx(2.0)  # 4 in a cell of 2 um^3
+    doc = libsbml.readSBMLFromString(__import__("antimony").getSBMLString("m"))
+    law = doc.getModel().getReaction("J2").getKineticLaw()
+    local = law.createLocalParameter()
+    local.setId("k")  # shadows the global k
+    local.setValue(0.7)
+    law.setMath(libsbml.parseL3Formula("k*A*cell"))
+    libsbml.writeSBMLToFile(doc, str(tmp_path / "local.xml"))
+    assert main(["import", str(tmp_path / "local.xml"), "-o", str(out), "--overwrite"]) == 0
+    cfg = config.load(out)
+    assert cfg.model.reactions["J2"].rate.text == "J2_k * A"
+    assert cfg.model.parameters["J2_k"] == pytest.approx(0.7)
+    assert cfg.model.parameters["k"] == pytest.approx(0.5)
