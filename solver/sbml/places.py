@@ -23,6 +23,7 @@ from typing import Any
 from solver.errors import InputError
 from solver.model.model import CYTOSOL, MEMBRANE, Compartment, Kind
 from solver.sbml.reader import Place, SbmlReader, refuse
+from solver.sbml.values import number_of
 
 #: cell shapes an import may ask for, by dimension of the mesh
 SHAPES = {"sphere": 3, "disk": 2}
@@ -166,6 +167,6 @@ def mesh_table(r: SbmlReader, mesh: str | None, base: Path) -> dict[str, Any]:
             "instead, so the run's well-mixed limit differs from the SBML model's"
         )
         radius = 5.0
-    radius = float(f"{radius:.6g}")
-    size = float(f"{radius / CELLS_PER_RADIUS:.2g}")
+    radius = number_of(float(f"{radius:.6g}"))
+    size = number_of(float(f"{radius / CELLS_PER_RADIUS:.2g}"))
     return {"shape": shape, "radius": f"{radius!r} um", "size": f"{size!r} um"}
