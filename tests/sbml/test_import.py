@@ -115,7 +115,9 @@ def test_an_antimony_cascade_runs_to_its_well_mixed_ode(tmp_shared):
             for s, m in (("A", volume), ("B", area), ("C", volume))
         ]
     )
-    assert np.abs(measured - expected).max() <= 2e-4 * np.abs(expected).max()
+    error = np.abs(measured - expected).max() / np.abs(expected).max()
+    print(f"cascade: largest difference from the well-mixed ODE {error:.1e} (of the largest value)")
+    assert error <= 2e-4
     assert expected[-1, 2] > 0.05  # C was made and decays: every reaction acted
 
 
