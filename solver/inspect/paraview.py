@@ -166,6 +166,11 @@ def write_state(
         "cytosol_label": label_of(record, cyto) if cyto else None,
         "cytosol_range": _range_at(cytosol, cyto, chosen) if cyto and cytosol else None,
         "others": shown,
+        # the volume beyond the membrane (a medium): drawn translucent, around the cell
+        "medium": record.get("resolved", {})
+        .get("compartments", {})
+        .get(surface, {})
+        .get("outside"),
         "center": [float(v) for v in center],
         "radius": radius,
         "reference": ref.label,

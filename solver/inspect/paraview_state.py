@@ -37,6 +37,7 @@ from paraview.simple import (
     Text,
     Tube,
     Xdmf3ReaderT,
+    _DisableFirstRenderCameraReset,
 )
 
 SETTINGS: dict = json.loads("{}")  # filled in by polarity paraview
@@ -102,6 +103,7 @@ def colour(display, view, name, label, bounds, preset, slot=None):
     position, length = slot or ([0.82, 0.05 if "Cool" in preset else 0.52], 0.36)
     bar.Position = position
     bar.ScalarBarLength = length
+    bar.RangeLabelFormat = "%-#.6g"  # a narrow range needs its digits
 
 
 def slots(count):
@@ -113,7 +115,7 @@ def slots(count):
     """
     if count <= 2:  # the membrane's above the cytosol's
         return [([0.82, 0.52], 0.36), ([0.82, 0.05], 0.36)][:count]
-    return [([0.83 if k < 3 else 0.02, 0.68 - 0.3 * (k % 3)], 0.2) for k in range(count)]
+    return [([0.83 if k < 3 else 0.11, 0.68 - 0.3 * (k % 3)], 0.2) for k in range(count)]
 
 
 def _unit(v):
@@ -149,7 +151,17 @@ def camera(view, direction, side=1.0):
         view.CameraViewUp = up
     view.CameraFocalPoint = c
     view.CameraParallelProjection = SETTINGS["dim"] == 2
+    position = list(view.CameraPosition)
     view.ResetCamera(False)
+    # a medium around the cell would fill the picture: frame the cell and its surroundings
+    # (the view's camera properties lag behind ResetCamera: read the camera itself)
+    active = view.GetActiveCamera()
+    if SETTINGS["dim"] == 2:
+        active.SetParallelScale(min(active.GetParallelScale(), 3.2 * r))
+    else:
+        far = sum((a - b) ** 2 for a, b in zip(active.GetPosition(), c, strict=False)) ** 0.5
+        if far > 7.0 * r:
+            active.SetPosition(*position)
 
 
 def _cutaway(view, source, direction, side, name):
@@ -265,6 +277,10 @@ def build():
                 layer["preset"],
                 layer["slot"],
             )
+            if layer.get("compartment") is not None and layer["compartment"] == SETTINGS.get(
+                "medium"
+            ):
+                display.Opacity = 0.45  # the medium around the cell: the labels stay legible
             if not layer["volume"] and SETTINGS["dim"] == 2:
                 display.LineWidth = 6.0
                 display.RenderLinesAsTubes = 1
@@ -337,6 +353,7 @@ def _batch():
     return module.GetProcessModule().GetProcessType() == module.PROCESS_BATCH
 
 
+_DisableFirstRenderCameraReset()  # the camera is set by camera(), not by the first render
 STATE = build()
 show_time(STATE["view"], STATE["scene"], SETTINGS["times"][-1])
 arrange(STATE, 1.0)

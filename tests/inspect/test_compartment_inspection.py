@@ -302,7 +302,7 @@ def test_the_paraview_state_renders_every_compartment(nested, tmp_path):
     pixels = _image(png)[..., :3]
     assert pixels.std() > 0.05
     # five colour bars: three on the right, two on the left
-    for left, rows in ((0.83, 3), (0.02, 2)):
+    for left, rows in ((0.83, 3), (0.11, 2)):
         column = pixels[:, int(left * 640) : int((left + 0.04) * 640)]
         coloured = np.ptp(column, axis=2).max(axis=1) > 0.15
         runs = np.flatnonzero(np.diff(coloured.astype(int)) == 1)  # tops of coloured runs
