@@ -139,6 +139,14 @@ class Simulation:
         name = self.config.metrics.stimulus
         if name is None:
             return None
+        if name in self.config.model.solved:  # a solved field: towards its source
+            position = self.config.model.solved[name]
+            if position is None:
+                return None
+            p = np.zeros(3)
+            p[: len(position)] = position
+            d = p - self.center
+            return d / np.linalg.norm(d)
         s = self.config.model.stimuli[name]
         state = state_at(s, t)
         if s.kind in ("linear", "exponential"):

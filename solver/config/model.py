@@ -13,6 +13,7 @@ from typing import Any
 
 from solver.config import units
 from solver.config.compartments import locate, read_compartments, species_compartment
+from solver.config.field import FieldTables
 from solver.config.stimulus import StimulusTables
 from solver.config.values import RESERVED, Values, shown
 from solver.errors import InputError
@@ -97,6 +98,10 @@ class ModelTables:
                 self.declared[normal] = frozenset({normal})
         self.v.constants = dict(parameters)
         known = set(parameters) | RESERVED
+        # solved stimuli become species and reactions of the model (solver.config.field)
+        data, solved = FieldTables(self.v).expand(data, self.compartments, known)
+        for name in solved:
+            take("stimulus", name, f"the stimulus stimulus.{name}")
         stimuli = {}
         for name, table in self.v.table("stimulus", data.get("stimulus", {})).items():
             normal = take("stimulus", name, f"the stimulus stimulus.{name}")
@@ -118,7 +123,10 @@ class ModelTables:
             raise InputError("species", "no species defined")
         species = {}
         for name, table in species_table.items():
-            normal = take("species", name, f"the species species.{name}")
+            if name in solved:  # its name is taken by the stimulus it comes from
+                normal = name
+            else:
+                normal = take("species", name, f"the species species.{name}")
             species[normal] = self.species(
                 normal, self.v.table(f"species.{name}", table), known, key=f"species.{name}"
             )
@@ -156,6 +164,7 @@ class ModelTables:
             fields=frozenset(fields),
             stimuli=stimuli,
             declared=self.compartments,
+            solved={n: f.position for n, f in solved.items()},
         )
 
     def expand(

@@ -245,13 +245,14 @@ class StimulusTables:
             raise InputError("metrics.species", "expected a list of membrane species")
         species = tuple(self.membrane_species("metrics.species", n, model) for n in names)
         stimulus = table.get("stimulus")
-        if stimulus is None and len(model.stimuli) == 1:
-            stimulus = next(iter(model.stimuli))
+        every = [*model.stimuli, *model.solved]
+        if stimulus is None and len(every) == 1:
+            stimulus = every[0]
         if stimulus is not None:
             if not isinstance(stimulus, str):
                 raise InputError("metrics.stimulus", f"expected a name, got {shown(stimulus)}")
             stimulus = normalise(stimulus)
-            if stimulus not in model.stimuli:
+            if stimulus not in every:
                 raise InputError("metrics.stimulus", f"no stimulus named {shown(stimulus)}")
         pairs = []
         correlations = table.get("correlations", [])

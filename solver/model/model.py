@@ -168,6 +168,9 @@ class Model:
     stimuli: Mapping[str, Stimulus] = field(default_factory=dict)
     #: every declared compartment by name, volumes first
     declared: Mapping[str, Compartment] = field(default_factory=lambda: DEFAULT_COMPARTMENTS)
+    #: solved stimuli (species of the model, ``kind = "field"``): their source positions
+    #: (µm), or None without a source
+    solved: Mapping[str, tuple[float, ...] | None] = field(default_factory=dict)
 
     def in_compartment(self, compartment: str) -> list[Species]:
         """Species of one compartment, in declaration order."""

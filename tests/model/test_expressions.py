@@ -18,7 +18,7 @@ from solver.model.expressions import (
 
 
 def test_public_sets() -> None:
-    assert FUNCTIONS == {"exp", "log", "sqrt", "sin", "cos", "tanh", "abs", "min", "max"}
+    assert FUNCTIONS == {"exp", "log", "sqrt", "sin", "cos", "tanh", "atan", "abs", "min", "max"}
     assert CONSTANTS == {"pi"}
 
 
@@ -327,3 +327,15 @@ def test_size_limits():
     with pytest.raises(ExpressionError, match="too long"):
         parse_expression("x" * 50, max_length=10)
     assert parse_expression("x" * 5000, max_length=None).names == {"x" * 5000}
+
+
+def test_atan_is_evaluated_the_same_in_numbers_and_in_ufl() -> None:
+    """atan (SMART's step-averaged pulse needs it): float, numpy and folded constants agree."""
+    import math
+
+    import numpy as np
+
+    e = parse_expression("atan(2*x) + atan(1)")
+    values = e.evaluate({"x": np.array([0.0, 0.5, -3.0])})
+    expected = [math.atan(2 * v) + math.pi / 4 for v in (0.0, 0.5, -3.0)]
+    assert np.allclose(values, expected, rtol=1e-15)
