@@ -24,6 +24,7 @@ from solver.errors import InputError
 from solver.fem import forms as system_forms
 from solver.fem.forms import Block
 from solver.fem.geometry import CellGeometry
+from solver.fem.newton import NewtonRule
 from solver.fem.nodes import NodeLayout
 from solver.fem.placement import check_stimuli
 from solver.fem.problem import Problem, SolveInfo
@@ -32,6 +33,7 @@ from solver.io.checkpoint import Stored
 from solver.mesh import meshing
 from solver.model.model import COORDINATES, SPECIES_UNITS, TIME, noise_field
 from solver.model.stimulus import StimulusField, state_at
+from solver.time.schemes import error_span
 from solver.time.stepper import Stepper
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,17 @@ class Simulation:
             lumped=config.solver.mass == "lumped",
         )
         try:
-            self.problem = Problem(self.forms, config.solver.linear, config.solver.petsc)
+            self.problem = Problem(
+                self.forms,
+                config.solver.linear,
+                config.solver.petsc,
+                NewtonRule(
+                    config.solver.newton,
+                    config.time.rtol,
+                    config.time.atol,
+                    config.solver.newton_fraction,
+                ),
+            )
         except InputError as err:
             raise err.located(config.source) from None
         self.timings: dict[str, float] = {"setup": wallclock.perf_counter() - t0}
@@ -90,7 +102,12 @@ class Simulation:
         self.size = max(float(np.ptp(self.geometry.mesh.geometry.x, axis=0).max()), 0.0)
         self.size = self.comm.allreduce(self.size, op=MPI.MAX)
         self.stepper = Stepper(
-            self.forms, self.problem, config.time.scheme, comm, self.update_stimuli
+            self.forms,
+            self.problem,
+            config.time.scheme,
+            comm,
+            self.update_stimuli,
+            span=error_span(config.time.end, config.output.every),
         )
         self.history: list[dict[str, float]] = []  # the rows of metrics.csv so far
         self.set_initial()

@@ -39,8 +39,12 @@ _TIME_KEYS = (
 )
 _OUTPUT_KEYS = ("every", "dir", "progress", "checkpoint_every")
 _WALL_SUFFIX = "wall"  # checkpoint_every = "30 min wall": a wall-clock cadence
-_SOLVER_KEYS = ("linear", "quadrature_degree", "petsc", "mass")
+_SOLVER_KEYS = ("linear", "quadrature_degree", "petsc", "mass", "newton", "newton_fraction")
 MASS_MATRICES = ("lumped", "consistent")
+#: how Newton stops: the update against the time tolerances, or the residual only
+NEWTON_RULES = ("error", "residual")
+#: options that ask for a residual tolerance: with one of them, newton defaults to residual
+_RESIDUAL_OPTIONS = ("snes_rtol", "snes_atol", "snes_stol")
 
 # -- the PETSc allow-list -----------------------------------------------------------
 #: prefixes of the sub-solvers the solver sets up: its field split's blocks, the
@@ -187,12 +191,17 @@ class SolverConfig:
         petsc: Raw PETSc options, passed on unchanged.
         mass: The mass matrix of the time derivative (``lumped``: no undershoots,
             docs/numerics.md, Mass lumping).
+        newton: When Newton stops: ``error``, when its update is a fraction
+            ``newton_fraction`` of the error a time step may make (``[time]`` rtol and
+            atol), or ``residual``, at PETSc's residual tolerances (snes_rtol 1e-10).
     """
 
     linear: str = "iterative"
     quadrature_degree: int = 4
     petsc: Mapping[str, str] = field(default_factory=dict)
     mass: str = "lumped"
+    newton: str = "error"
+    newton_fraction: float = 0.1
 
 
 class NumericsTables:
@@ -352,4 +361,21 @@ class NumericsTables:
                 raise InputError(key, f"given twice (as '{name}')")
             options[name] = value.strip()
         mass = self.v.choice("solver.mass", table.get("mass", "lumped"), MASS_MATRICES)
-        return SolverConfig(linear=linear, quadrature_degree=degree, petsc=options, mass=mass)
+        # residual tolerances in [solver.petsc] ask for the residual rule, unless it is named
+        residual = any(k in options for k in _RESIDUAL_OPTIONS)
+        newton = self.v.choice(
+            "solver.newton", table.get("newton", "residual" if residual else "error"), NEWTON_RULES
+        )
+        fraction = self.v.positive(
+            "solver.newton_fraction", table.get("newton_fraction", 0.1), "dimensionless"
+        )
+        if fraction > 1:
+            raise InputError("solver.newton_fraction", f"expected at most 1, got {fraction:g}")
+        return SolverConfig(
+            linear=linear,
+            quadrature_degree=degree,
+            petsc=options,
+            mass=mass,
+            newton=newton,
+            newton_fraction=fraction,
+        )

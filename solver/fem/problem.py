@@ -28,6 +28,7 @@ from dolfinx import fem
 
 from solver.errors import InputError
 from solver.fem.forms import SystemForms
+from solver.fem.newton import ErrorTest, NewtonRule
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,10 @@ class Problem:
         forms: SystemForms,
         linear: str = "iterative",
         petsc_options: Mapping[str, str] | None = None,
+        newton: NewtonRule | None = None,
     ) -> None:
         self.forms = forms
+        self.newton = newton or NewtonRule()
         blocks = forms.blocks
         self.comm: MPI.Comm = blocks[0].space.mesh.comm
         self.prefix = f"polarity_{next(_counter)}_"
@@ -121,12 +124,18 @@ class Problem:
         snes.setJacobian(self._jacobian, self.A, self.A)
         self.snes: PETSc.SNES | None = snes  # None after destroy()
         self.options: dict[str, str] = {}
+        self.error_test: ErrorTest | None = None
         try:
             self._configure(snes, linear, dict(petsc_options or {}))
         except PETSc.Error as err:  # e.g. a solver or preconditioner type PETSc lacks
             self.destroy()
             reason = _petsc_reason(err)
             raise InputError("solver.petsc", f"PETSc refused the options: {reason}") from None
+        if self.newton.rule == "error":
+            atol, rtol = float(self.options["snes_atol"]), float(self.options["snes_rtol"])
+            self.error_test = ErrorTest(self.newton, self.x, atol, rtol)
+            # petsc4py's stubs want the ConvergedReason class; the reasons are ints
+            snes.setConvergenceTest(self.error_test)  # type: ignore[arg-type]
 
     # -- PETSc set-up ----------------------------------------------------------
     def _configure(self, snes: PETSc.SNES, linear: str, user: dict[str, str]) -> None:
@@ -282,13 +291,20 @@ class Problem:
         self._assemble_vector(self.h, self.forms.history)
         self.timers["linear_matrix"] += time.perf_counter() - t0
 
-    def solve(self) -> SolveInfo:
-        """Solve F(U) = 0 from the current functions as initial guess; U is updated."""
+    def solve(self, error_scale: float = 1.0) -> SolveInfo:
+        """Solve F(U) = 0 from the current functions as initial guess; U is updated.
+
+        ``error_scale``: T/dt of the step (the error rule's allowance, see
+        :mod:`solver.fem.newton`).
+        """
         snes = self.snes
         if snes is None:
             raise RuntimeError("the problem was destroyed")
         self.prepare_step()
         fem_petsc.assign([b.u for b in self.forms.blocks], self.x)
+        if self.error_test is not None:
+            self.error_test.scale = error_scale
+            self.error_test.start(self.x)
         t0 = time.perf_counter()
         snes.solve(None, self.x)
         self.timers["snes"] += time.perf_counter() - t0
@@ -318,6 +334,8 @@ class Problem:
             id(o): o for o in (self.snes, self.A, self.K, self.K_J, self.x, self.b, self.h, self.r)
         }.values():
             obj.destroy()
+        if self.error_test is not None:
+            self.error_test.destroy()
         self.snes = None
 
 

@@ -33,7 +33,7 @@ from solver.io.files import WriteError
 from solver.io.outputs import RunOutputs, record_failure
 from solver.io.restart import changes
 from solver.model.stimulus import event_times
-from solver.time.schemes import Clock, StepControl, output_times
+from solver.time.schemes import Clock, StepControl, error_span, output_times
 from solver.time.stops import Deadline
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class RunLoop:
         )
         self.overrides = list(overrides or [])
         tc = self.cfg.time
-        span = min(tc.end, self.cfg.output.every)  # errors add up between two outputs
+        span = error_span(tc.end, self.cfg.output.every)  # errors add up between two outputs
         self.control = StepControl(tc.rtol, tc.atol, tc.dt_min, tc.dt_max, span=span)
         self.times = output_times(tc.end, self.cfg.output.every)
         self.events = [e for e in event_times(self.cfg.model.stimuli) if 0.0 < e < tc.end]

@@ -173,6 +173,11 @@ class Clock:
             self.t = close[0]
 
 
+def error_span(end: float, every: float) -> float:
+    """T (s): the errors of the steps between two outputs add up to the tolerance."""
+    return min(end, every)
+
+
 def output_times(end: float, every: float) -> list[float]:
     """Output times every ``every`` seconds from 0, plus the end."""
     n = int(math.floor(end / every + 1e-9))

@@ -10,6 +10,7 @@ holds :meth:`Stepper.states` and :meth:`Stepper.load` puts them back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ class Stepper:
         comm: The communicator of the mesh.
         set_time: Called with ``(t, before)`` whenever the model time changes, to set
             time-dependent inputs (stimuli) to their state at, or just before, ``t``.
+        span: T (s), the output interval: a step of dt may make the error tol·dt/T, and
+            Newton stops at a fraction of that (:mod:`solver.fem.newton`).
 
     Collective: every rank of ``comm`` calls every method.
     """
@@ -51,8 +54,10 @@ class Stepper:
         scheme: str,
         comm: MPI.Comm,
         set_time: Callable[[float, bool], None] = lambda t, before: None,
+        span: float = 1.0,
     ) -> None:
         self.forms = forms
+        self.span = span
         self.problem = problem
         self.scheme = scheme
         self.comm = comm
@@ -98,10 +103,37 @@ class Stepper:
         self.forms.time.value = self.t + dt  # type: ignore[assignment]  # setter takes scalars
         # a step ending at an event's time integrates the stimulus from before the event
         self._set_time(self.t + dt, True)
-        info = self.problem.solve()
+        self.predict(dt)
+        info = self.problem.solve(self.span / dt)
         if not info.converged:
             self.revert()
         return info
+
+    def predict(self, dt: float) -> None:
+        """Newton's initial guess: the past states extrapolated to ``t + dt`` (owned part).
+
+        The polynomial through U^n, U^{n-1} (and U^{n-2}) at their times; U^n itself
+        when there is no past (the first step, after an event). A guess closer to the
+        solution saves Newton iterations (the first update is then of the size of the
+        step's local error, not of its change); the solution does not depend on it.
+        """
+        times = self.past_times[:3] if self.oldest is not None else self.past_times[:2]
+        if len(times) < 2 or self.dt_prev is None:
+            return
+        target = self.t + dt
+        weights = [
+            math.prod((target - tj) / (ti - tj) for j, tj in enumerate(times) if j != i)
+            for i, ti in enumerate(times)
+        ]
+        for k, b in enumerate(self.blocks):
+            n = owned(b)
+            states = [b.history[0].x.array[:n], b.history[1].x.array[:n]]
+            if len(times) > 2 and self.oldest is not None:
+                states.append(self.oldest[k])
+            guess = b.u.x.array[:n]
+            guess[:] = 0.0
+            for w, state in zip(weights, states, strict=False):
+                guess += w * state
 
     def revert(self) -> None:
         """Undo an attempted step: ``u`` and the time go back to ``U^n`` at ``t``."""

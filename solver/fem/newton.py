@@ -1,0 +1,112 @@
+"""When Newton may stop: a test tied to the error the time integrator allows.
+
+A step of length dt may make a local error of (atol + rtol·|U|)·dt/T (T the output
+interval, :mod:`solver.time.schemes`). Newton needs no more accuracy than a fraction
+κ of that: it stops when the remaining iteration error, estimated from the last
+update δ_k and the observed contraction rate ρ (as in CVODE, Hindmarsh et al. 2005),
+
+    ‖δ_k‖ · min(1, ρ) ≤ κ,   ‖x‖ = RMS(x / (atol + rtol·|U_0|)) · T/dt,
+    ρ = max(0.3·ρ_prev, ‖δ_k‖/‖δ_{k−1}‖)  (ρ = 1 before the second update),
+
+is below it, with U_0 the initial iterate. Conserved pools do not depend on how far
+Newton went: with wᵀN(U) ≡ 0 for a pool's weights w (the reactions conserve it) and
+wᵀ(stiffness) = 0, wᵀF is affine in U, so after any Newton update δ with Jδ = −F + r
+the pool residual is wᵀF(U + δ) = wᵀr, the linear solve's residual alone. The Krylov
+tolerance therefore stays tight; only the number of Newton updates is cut.
+
+The residual tolerances (``snes_atol``, ``snes_rtol``) still stop Newton when they are
+met first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from petsc4py import PETSc
+
+#: the rules a run file can choose (``[solver] newton``)
+RULES = ("error", "residual")
+_REASON = PETSc.SNES.ConvergedReason
+
+
+@dataclass(frozen=True)
+class NewtonRule:
+    """How Newton stops.
+
+    ``rule``: ``"error"`` (the update against the time tolerances ``rtol``/``atol``,
+    a fraction ``fraction`` of the error a step may make) or ``"residual"`` (PETSc's
+    residual and step tolerances only: ``snes_rtol`` 1e-10, ``snes_atol`` 1e-13).
+    """
+
+    rule: str = "error"
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    fraction: float = 0.1
+
+
+class ErrorTest:
+    """A SNES convergence test that stops when the update is small against the time error.
+
+    ``scale`` (T/dt of the step, set before each solve) turns the per-unknown tolerance
+    into the allowance of the step. ``start`` takes the initial iterate (collective).
+    """
+
+    def __init__(self, rule: NewtonRule, x: PETSc.Vec, atol: float, rtol: float) -> None:
+        self.rule = rule
+        self.residual_atol = atol
+        self.residual_rtol = rtol
+        self.weights = x.duplicate()
+        self._work = x.duplicate()
+        self._size = x.getSize()
+        self.scale = 1.0
+        self.rate = 1.0
+        self._previous: float | None = None
+        self._f0 = 0.0
+        #: the weighted norm of each update of the last solve (for tests and reports)
+        self.updates: list[float] = []
+
+    def start(self, x: PETSc.Vec) -> None:
+        """Weights 1/(atol + rtol·|x|) of the solve starting from ``x``."""
+        w = self.weights
+        x.copy(w)
+        w.abs()
+        w.scale(self.rule.rtol)
+        w.shift(self.rule.atol)
+        w.reciprocal()
+        self.rate = 1.0
+        self._previous = None
+        self.updates = []
+
+    def norm(self, y: PETSc.Vec) -> float:
+        """The weighted RMS of ``y`` times T/dt: 1 is the error a step may make."""
+        self._work.pointwiseMult(y, self.weights)
+        return float(self._work.norm()) / math.sqrt(self._size) * self.scale  # type: ignore[arg-type]
+
+    def __call__(self, snes: PETSc.SNES, it: int, norms: tuple[float, float, float]) -> int:
+        """The SNES reason after iteration ``it``: converged, diverged or iterating."""
+        _, _, fnorm = norms
+        if not math.isfinite(fnorm):
+            return _REASON.DIVERGED_FUNCTION_NANORINF
+        if it == 0:
+            self._f0 = fnorm
+        if fnorm <= self.residual_atol:
+            return _REASON.CONVERGED_FNORM_ABS
+        if it == 0:
+            return _REASON.ITERATING
+        if fnorm <= self.residual_rtol * self._f0:
+            return _REASON.CONVERGED_FNORM_RELATIVE
+        update = self.norm(snes.getSolutionUpdate())
+        self.updates.append(update)
+        if self._previous is not None:
+            ratio = update / self._previous if self._previous > 0 else 0.0
+            self.rate = max(0.3 * self.rate, ratio)
+        self._previous = update
+        if update * min(1.0, self.rate) <= self.rule.fraction:
+            return _REASON.CONVERGED_SNORM_RELATIVE
+        return _REASON.ITERATING
+
+    def destroy(self) -> None:
+        """Free the work vectors."""
+        self.weights.destroy()
+        self._work.destroy()
