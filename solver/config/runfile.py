@@ -31,7 +31,8 @@ from solver.config.values import Values, shown
 from solver.errors import InputError
 from solver.model.model import Model
 
-_SECTIONS = (
+#: the tables of a run file, in the order a written run file puts them
+SECTIONS = (
     "mesh",
     "time",
     "output",
@@ -222,7 +223,7 @@ class _Reader:
     # -- sections --------------------------------------------------------------
     def read(self, source: str) -> RunConfig:
         data = self.v.table("", self.data)
-        self.v.keys("", data, _SECTIONS)
+        self.v.keys("", data, SECTIONS)
         for required in ("mesh", "time", "species"):
             if required not in data:
                 raise InputError(required, f"missing table [{required}]")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from solver.config.runfile import apply_override, from_dict
+from solver.config.runfile import SECTIONS, apply_override, from_dict
 from solver.errors import InputError
 from solver.model.model import DEFAULT_COMPARTMENTS, Kind
 from solver.sbml import network, places, toml_text
@@ -41,20 +41,7 @@ DEFAULT_OUTPUT = {"every": "1 s"}
 _NUMBER_UNIT = re.compile(r"^\s*[-+]?[0-9.]+(?:[eE][-+]?\d+)?\s+uM(?:\*um)?\s*$")
 _SPECIES_ORDER = ("compartment", "description", "unit", "D", "initial", "noise")
 _KEPT = ("mesh", "time", "output", "stimulus", "metrics", "solver", "limits")
-_ORDER = (
-    "mesh",
-    "time",
-    "output",
-    "compartments",
-    "parameters",
-    "stimulus",
-    "species",
-    "definitions",
-    "reactions",
-    "metrics",
-    "solver",
-    "limits",
-)
+_ORDER = SECTIONS
 
 
 @dataclass
