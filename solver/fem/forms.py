@@ -6,8 +6,9 @@ step with BDF coefficients (c0, c1, c2) (already divided by dt, 1/s) is
 
     F(U) = K U + H + N(U)
 
-- ``K``: c0·mass + diffusion, linear; assembled once per step size,
-- ``H``: (c1 U^n + c2 U^{n-1})·mass, assembled once per step,
+- ``K``: c0·mass + diffusion, linear; the diffusion (stiffness) and the mass are
+  assembled once, K = S + c0·M is formed from them whenever c0 changes,
+- ``H``: M·(c1 U^n + c2 U^{n-1}), a product with the mass once per step,
 - ``N``: reactions, and the surface fluxes that couple the compartments,
   assembled at every Newton iteration on the surfaces' facets (and on the cells
   only if there are volume reactions).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import dolfinx
 import numpy as np
@@ -79,14 +81,19 @@ class SystemForms:
     """Compiled forms, indexed by block (0 = first compartment present)."""
 
     blocks: list[Block]
-    linear: list[list[fem.Form | None]]  # K: c0·mass + diffusion, block-diagonal
-    history: list[fem.Form]  # H
+    stiffness: list[list[fem.Form | None]]  # S: diffusion, block-diagonal
+    #: the mass of each block: its row sums ∫φ (a linear form) when lumped, else the
+    #: consistent mass matrix (a bilinear form)
+    mass: list[fem.Form]
+    lumped: bool
     nonlinear: list[fem.Form | None]  # N rows
     jacobian: list[list[fem.Form | None]]  # the parts of dN/dU that change with U or t
     fixed: list[list[fem.Form | None]]  # the parts of dN/dU that never change
-    layout: list[list[fem.Form | None]]  # forms whose sparsity covers K and dN/dU
     time: fem.Constant  # t (s) on the cell mesh
     parameters: dict[str, fem.Constant]
+    #: which species of block j each species of block i is coupled to, per form of
+    #: ``jacobian`` and ``fixed`` (rows: block i's species, columns: block j's)
+    couplings: dict[str, list[list[np.ndarray | None]]] | None = None
 
 
 #: UFL nodes of polynomials in the unknowns, x, y, z and constants (Power: checked apart)
@@ -143,6 +150,27 @@ def reaction_degree(
     if not affine or not _polynomial(rate):
         return configured
     return min(configured, estimate_total_polynomial_degree(rate * test))
+
+
+def trial_components(derivative: ufl.Form, size: int) -> np.ndarray:
+    """Which of the ``size`` components of the trial function ``derivative`` reads.
+
+    A component is read when the trial function appears indexed by it; any other use
+    (unindexed, a free index) counts as reading all of them.
+    """
+    read = np.zeros(size, dtype=bool)
+    for integral in derivative.integrals():
+        for node in unique_pre_traversal(integral.integrand()):
+            for operand in node.ufl_operands:
+                if not isinstance(operand, ufl.classes.Argument) or operand.number() != 1:
+                    continue
+                index: Any = node.ufl_operands[1] if isinstance(node, ufl.classes.Indexed) else ()
+                fixed = all(isinstance(i, ufl.classes.FixedIndex) for i in index)
+                if fixed and len(index) == 1:
+                    read[int(index[0])] = True
+                else:
+                    read[:] = True
+    return read
 
 
 def _restricted(expr, side: str | None):
@@ -209,19 +237,21 @@ def build(
     tests = [ufl.TestFunction(b.space) for b in blocks]
     trials = [ufl.TrialFunction(b.space) for b in blocks]
 
-    linear: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
-    history: list[fem.Form] = []
-    lumping = {"quadrature_rule": "vertex", "quadrature_degree": 1} if lumped else {}
+    stiffness: list[list[fem.Form | None]] = [[None] * len(blocks) for _ in blocks]
+    masses: list[fem.Form] = []
     for i, (b, v, du) in enumerate(zip(blocks, tests, trials, strict=True)):
         measure = geometry.own(b.name)
-        mass = geometry.own(b.name, **lumping) if lumped else measure
-        c0, c1, c2 = b.bdf
-        stiffness = sum(
+        diffusion = sum(
             b.diffusivity[k] * ufl.inner(ufl.grad(du[k]), ufl.grad(v[k]))
             for k in range(len(b.species))
         )
-        linear[i][i] = fem.form(c0 * ufl.inner(du, v) * mass + stiffness * measure)
-        history.append(fem.form(ufl.inner(c1 * b.history[0] + c2 * b.history[1], v) * mass))
+        stiffness[i][i] = fem.form(diffusion * measure)
+        if lumped:  # the vertex rule: ∫ u φ_j = u_j ∫ φ_j
+            ones = ufl.as_vector([1.0] * len(b.species))
+            rule = geometry.own(b.name, quadrature_rule="vertex", quadrature_degree=1)
+            masses.append(fem.form(ufl.inner(ones, v) * rule))
+        else:
+            masses.append(fem.form(ufl.inner(du, v) * measure))
 
     # N: minus the production of each species, tested in its own row. Each reaction's
     # share of the Jacobian is constant (only parameters, no unknowns, no time) or not:
@@ -230,6 +260,10 @@ def build(
     rows: list[ufl.Form | None] = [None] * n
     constant: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
     varying: list[list[list[ufl.Form]]] = [[[] for _ in blocks] for _ in blocks]
+    couplings = {
+        layer: [[np.zeros((len(a.species), len(b.species)), bool) for b in blocks] for a in blocks]
+        for layer in ("fixed", "jacobian")
+    }
     static = {id(c) for c in parameters.values()}
     block_of = {name: (i, b.index(name)) for i, b in enumerate(blocks) for name in b.species}
     affine = geometry.mesh.geometry.cmaps[0].degree == 1
@@ -261,6 +295,8 @@ def build(
                     id(c) in static for c in extract_constants(d)
                 )
                 (constant if is_constant else varying)[i][j].append(d)
+                layer = "fixed" if is_constant else "jacobian"
+                couplings[layer][i][j][k] |= trial_components(d, len(b.species))
 
     def compile_sum(terms: list[ufl.Form]) -> fem.Form | None:
         return fem.form(sum(terms[1:], terms[0]), entity_maps=entity_maps) if terms else None
@@ -268,8 +304,13 @@ def build(
     nonlinear = [None if r is None else fem.form(r, entity_maps=entity_maps) for r in rows]
     jacobian = [[compile_sum(varying[i][j]) for j in range(n)] for i in range(n)]
     fixed = [[compile_sum(constant[i][j]) for j in range(n)] for i in range(n)]
-    layout = [
-        [linear[i][j] if i == j else (jacobian[i][j] or fixed[i][j]) for j in range(n)]
-        for i in range(n)
-    ]
-    return SystemForms(blocks, linear, history, nonlinear, jacobian, fixed, layout, t, parameters)
+    coupling = {
+        layer: [
+            [c if forms[i][j] is not None else None for j, c in enumerate(row)]
+            for i, row in enumerate(couplings[layer])
+        ]
+        for layer, forms in (("fixed", fixed), ("jacobian", jacobian))
+    }
+    return SystemForms(
+        blocks, stiffness, masses, lumped, nonlinear, jacobian, fixed, t, parameters, coupling
+    )

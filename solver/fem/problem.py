@@ -27,10 +27,14 @@ from dolfinx import cpp as _cpp
 from dolfinx import fem
 
 from solver.errors import InputError
+from solver.fem import pattern
 from solver.fem.forms import SystemForms
 from solver.fem.newton import ErrorTest, NewtonRule
 
 log = logging.getLogger(__name__)
+
+#: petsc4py's stubs type the MatStructure constants as int
+_SAME = cast("PETSc.Mat.Structure", PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
 
 _counter = itertools.count()
 
@@ -89,20 +93,28 @@ class Problem:
         maps = [(V.dofmap.index_map, V.dofmap.index_map_bs) for V in spaces]
         self._is_local = _cpp.la.petsc.create_index_sets(maps)
 
-        # (create_matrix accepts None blocks, which its annotation leaves out)
-        self.A = fem_petsc.create_matrix(forms.layout, kind="mpi")  # type: ignore[arg-type]
-        self.K = fem_petsc.create_matrix(forms.layout, kind="mpi")  # type: ignore[arg-type]
-        # fix both nonzero patterns to the full layout (PETSc drops never-set
-        # entries at assembly), so that A += K is a plain add of value arrays
-        # K_J = K + the constant part of dN/dU: the Jacobian starts from it
+        # one pattern for every matrix: the entries the forms can fill (solver.fem.pattern)
+        n = len(blocks)
+        diagonal = [np.eye(len(b.species), dtype=bool) for b in blocks]
+        entries: list[tuple[int, int, fem.Form | None, np.ndarray | None]]
+        entries = [(i, i, forms.stiffness[i][i], diagonal[i]) for i in range(n)]
+        if not forms.lumped:
+            entries += [(i, i, forms.mass[i], diagonal[i]) for i in range(n)]
+        couplings = forms.couplings or {}
+        for layer in ("jacobian", "fixed"):
+            for i, row in enumerate(getattr(forms, layer)):
+                for j, a in enumerate(row):
+                    if a is not None:
+                        entries.append((i, j, a, couplings[layer][i][j]))
+        present = [(i, j, a, c) for i, j, a, c in entries if a is not None and c is not None]
+        self.A, self.numbering = pattern.create(spaces, present, self.comm)
+        #: S: diffusion; S_J = S + the constant part of dN/dU (assembled once)
+        self.S = self._duplicate()
         has_fixed = any(a is not None for row in forms.fixed for a in row)
-        self.K_J = (
-            fem_petsc.create_matrix(forms.layout, kind="mpi")  # type: ignore[arg-type]
-            if has_fixed
-            else self.K
-        )
-        for M in {id(M): M for M in (self.A, self.K, self.K_J)}.values():
-            self._fix_pattern(M)
+        self.S_J = self._duplicate() if has_fixed else self.S
+        #: K = S + c0·M (the residual's linear part), K_J = S_J + c0·M (the Jacobian's start)
+        self.K = self._duplicate()
+        self.K_J = self._duplicate() if has_fixed else self.K
         self.x = fem_petsc.create_vector(spaces, kind="mpi")
         self.b = fem_petsc.create_vector(spaces, kind="mpi")
         self.h = fem_petsc.create_vector(spaces, kind="mpi")
@@ -111,6 +123,11 @@ class Problem:
         self._blocks = cast("tuple[tuple[int, ...], tuple[int, ...]]", self.x.getAttr("_blocks"))
         for v in (self.b, self.h, self.r):
             v.setAttr("_blocks", self._blocks)
+        #: the mass: a vector of row sums (lumped) or a matrix (consistent)
+        self.m: PETSc.Vec | None = None
+        self.M: PETSc.Mat | None = None
+        self._work = self.x.duplicate()
+        self._assemble_constant()
         self._c0: float | None = None
         #: no reaction term of the Jacobian depends on the state: J = K_J for each c0
         self._constant_jacobian = all(a is None for row in forms.jacobian for a in row)
@@ -190,22 +207,43 @@ class Problem:
         return sets
 
     # -- assembly --------------------------------------------------------------
-    def _fix_pattern(self, M: PETSc.Mat) -> None:
-        """Give ``M`` every location any of the forms adds to, then freeze it.
-
-        dolfinx 0.11 adds zeros at stale places for a side of an interface facet
-        where a space has no cell (a volume's functions on the other volume's side):
-        those places join the pattern here, with zeros, and any later new place is
-        dropped, so every assembly adds into the same pattern (``A += K`` is a plain
-        add of value arrays).
-        """
+    def _duplicate(self) -> PETSc.Mat:
+        """A zero matrix with the pattern (and local-to-global map) of ``A``."""
+        M = self.A.duplicate(copy=False)
         M.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)  # type: ignore[arg-type]
-        forms = self.forms
-        for layer in (forms.layout, forms.linear, forms.jacobian, forms.fixed):
-            self._assemble_matrix(M, layer)
-        M.assemble()
         M.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)  # type: ignore[arg-type]
-        M.zeroEntries()
+        return M
+
+    def _assemble_constant(self) -> None:
+        """S, S_J and the mass: the parts of the system that never change."""
+        forms = self.forms
+        self._assemble_matrix(self.S, forms.stiffness)
+        self.S.assemble()
+        if self.S_J is not self.S:
+            self.S.copy(self.S_J, _SAME)
+            self._assemble_matrix(self.S_J, forms.fixed)
+            self.S_J.assemble()
+        if forms.lumped:
+            self.m = self.x.duplicate()
+            self.m.setAttr("_blocks", self._blocks)
+            self._assemble_vector(self.m, forms.mass)
+        else:
+            self.M = self._duplicate()
+            n = len(forms.blocks)
+            diagonal = [[forms.mass[i] if i == j else None for j in range(n)] for i in range(n)]
+            self._assemble_matrix(self.M, diagonal)
+            self.M.assemble()
+
+    def _with_mass(self, base: PETSc.Mat, out: PETSc.Mat, c0: float) -> None:
+        """Set ``out`` to ``base`` + c0·M."""
+        base.copy(out, _SAME)
+        if self.m is not None:
+            self.m.copy(self._work)
+            self._work.scale(c0)
+            out.setDiagonal(self._work, addv=PETSc.InsertMode.ADD)  # type: ignore[arg-type]
+        else:
+            assert self.M is not None
+            out.axpy(c0, self.M, _SAME)
 
     def _assemble_matrix(self, A: PETSc.Mat, forms) -> None:
         """Add the blocks of ``forms`` into ``A`` (None blocks are skipped)."""
@@ -263,32 +301,37 @@ class Problem:
         self._jacobian_c0 = self._c0
         t0 = time.perf_counter()
         self._to_functions(x)
-        J.zeroEntries()
+        self.K_J.copy(J, _SAME)
         self._assemble_matrix(J, self.forms.jacobian)
         J.assemble()
-        J.axpy(
-            1.0,
-            self.K_J,
-            PETSc.Mat.Structure.SAME_NONZERO_PATTERN,  # type: ignore[arg-type]  # an int in the stubs
-        )
         self.timers["jacobian"] += time.perf_counter() - t0
 
     # -- time step ------------------------------------------------------------
     def prepare_step(self) -> None:
-        """Re-assemble K if the BDF coefficient c0 changed, and the history vector H."""
+        """K and K_J for the step's c0 (when it changed), and the history vector H.
+
+        H = M·(c1 U^n + c2 U^{n-1}), from the blocks' past states.
+        """
         t0 = time.perf_counter()
-        c0 = float(self.forms.blocks[0].bdf[0].value)
+        blocks = self.forms.blocks
+        c0, c1, c2 = (float(c.value) for c in blocks[0].bdf)
         if c0 != self._c0:
-            self.K.zeroEntries()
-            self._assemble_matrix(self.K, self.forms.linear)
-            self.K.assemble()
+            self._with_mass(self.S, self.K, c0)
             if self.K_J is not self.K:
-                self.K_J.zeroEntries()
-                self._assemble_matrix(self.K_J, self.forms.linear)
-                self._assemble_matrix(self.K_J, self.forms.fixed)
-                self.K_J.assemble()
+                self._with_mass(self.S_J, self.K_J, c0)
             self._c0 = c0
-        self._assemble_vector(self.h, self.forms.history)
+        owned = self._blocks[0]
+        with self._work.localForm() as local:
+            for b, lo, hi in zip(blocks, owned, owned[1:], strict=False):
+                past = b.history
+                local.array_w[lo:hi] = (
+                    c1 * past[0].x.array[: hi - lo] + c2 * past[1].x.array[: hi - lo]
+                )
+        if self.m is not None:
+            self.h.pointwiseMult(self.m, self._work)
+        else:
+            assert self.M is not None
+            self.M.mult(self._work, self.h)
         self.timers["linear_matrix"] += time.perf_counter() - t0
 
     def solve(self, error_scale: float = 1.0) -> SolveInfo:
@@ -330,9 +373,9 @@ class Problem:
         db = PETSc.Options()
         for key in self.options:
             db.delValue(self.prefix + key)
-        for obj in {
-            id(o): o for o in (self.snes, self.A, self.K, self.K_J, self.x, self.b, self.h, self.r)
-        }.values():
+        objects: list[PETSc.Object | None] = [self.snes, self.A, self.S, self.S_J, self.K]
+        objects += [self.K_J, self.M, self.m, self.x, self.b, self.h, self.r, self._work]
+        for obj in {id(o): o for o in objects if o is not None}.values():
             obj.destroy()
         if self.error_test is not None:
             self.error_test.destroy()
