@@ -110,3 +110,46 @@ class ErrorTest:
         """Free the work vectors."""
         self.weights.destroy()
         self._work.destroy()
+
+
+@dataclass
+class Reuse:
+    """When a Newton iteration may keep the preconditioner of an earlier Jacobian.
+
+    Setting up the preconditioner (multigrid hierarchies, ILU factors) costs about as
+    much as a whole linear solve, while the Jacobian changes little between Newton
+    iterations and between steps of the same size. The preconditioner of an earlier
+    Jacobian is kept (GMRES still solves with the current one, to the same tolerance)
+    until a linear solve takes more than ``growth`` times the Krylov iterations of the
+    first solve after the last set-up, plus ``slack``, or until c0 = (BDF coefficient
+    of the new state)/dt moved by more than the factor ``change`` from the set-up's.
+    """
+
+    growth: float = 1.5
+    slack: int = 3
+    change: float = 2.0
+    c0: float | None = None  # of the last set-up
+    baseline: int | None = None  # Krylov iterations of the first solve after it
+    lagged: bool = False  # the last decision kept an earlier preconditioner
+    setups: int = 0
+
+    def rebuild(self, c0: float, iterations: int | None) -> bool:
+        """Whether to set the preconditioner up anew for the Jacobian at ``c0``.
+
+        ``iterations``: the Krylov iterations of the last linear solve (None: none yet).
+        """
+        if self.c0 is not None and self.baseline is None and iterations is not None:
+            self.baseline = iterations  # the first solve after a set-up
+        stale = self.c0 is None or not (self.c0 / self.change <= c0 <= self.c0 * self.change)
+        if not stale and self.baseline is not None and iterations is not None:
+            stale = iterations > self.growth * self.baseline + self.slack
+        if stale:
+            self.c0, self.baseline = c0, None
+            self.setups += 1
+        self.lagged = not stale
+        return stale
+
+    def reset(self) -> None:
+        """Set up at the next Jacobian (after a failed solve)."""
+        self.c0 = self.baseline = None
+        self.lagged = False

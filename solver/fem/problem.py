@@ -29,7 +29,7 @@ from dolfinx import fem
 from solver.errors import InputError
 from solver.fem import pattern
 from solver.fem.forms import SystemForms
-from solver.fem.newton import ErrorTest, NewtonRule
+from solver.fem.newton import ErrorTest, NewtonRule, Reuse
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class Problem:
         linear: str = "iterative",
         petsc_options: Mapping[str, str] | None = None,
         newton: NewtonRule | None = None,
+        reuse: bool = True,
     ) -> None:
         self.forms = forms
         self.newton = newton or NewtonRule()
@@ -132,22 +133,33 @@ class Problem:
         #: no reaction term of the Jacobian depends on the state: J = K_J for each c0
         self._constant_jacobian = all(a is None for row in forms.jacobian for a in row)
         self._jacobian_c0: float | None = None  # c0 of the Jacobian in self.A
+        self._solved = False  # a Newton solve has run (its last Krylov count is there)
         #: wall seconds spent in residual and Jacobian assembly and in SNES solves
         self.timers = {"residual": 0.0, "jacobian": 0.0, "linear_matrix": 0.0, "snes": 0.0}
 
         snes = PETSc.SNES().create(self.comm)
         snes.setOptionsPrefix(self.prefix)
         snes.setFunction(self._residual, self.b)
-        snes.setJacobian(self._jacobian, self.A, self.A)
+        #: the matrix the preconditioner is built from: A itself, or (when it may be
+        #: kept across iterations) a copy of A taken when it is set up anew
+        self.P = self.A
         self.snes: PETSc.SNES | None = snes  # None after destroy()
         self.options: dict[str, str] = {}
         self.error_test: ErrorTest | None = None
+        #: keeps the preconditioner across Newton iterations and steps (None: never)
+        self.reuse: Reuse | None = None
         try:
             self._configure(snes, linear, dict(petsc_options or {}))
         except PETSc.Error as err:  # e.g. a solver or preconditioner type PETSc lacks
             self.destroy()
             reason = _petsc_reason(err)
             raise InputError("solver.petsc", f"PETSc refused the options: {reason}") from None
+        krylov = self.options.get("ksp_type") not in ("preonly", "none")
+        lagging = any(k.startswith(("snes_lag", "ksp_reuse")) for k in self.options)
+        if reuse and krylov and not lagging and not self._constant_jacobian:
+            self.reuse = Reuse()
+            self.P = self._duplicate()
+        snes.setJacobian(self._jacobian, self.A, self.P)
         if self.newton.rule == "error":
             atol, rtol = float(self.options["snes_atol"]), float(self.options["snes_rtol"])
             self.error_test = ErrorTest(self.newton, self.x, atol, rtol)
@@ -304,6 +316,12 @@ class Problem:
         self.K_J.copy(J, _SAME)
         self._assemble_matrix(J, self.forms.jacobian)
         J.assemble()
+        if P is not J and self.reuse is not None:
+            # the preconditioner is built from P: left as it is, PETSc keeps it
+            solved = self._solved or snes.getIterationNumber() > 0
+            last = snes.getKSP().getIterationNumber() if solved else None
+            if self.reuse.rebuild(float(self._c0 or 0.0), last):
+                J.copy(P, _SAME)
         self.timers["jacobian"] += time.perf_counter() - t0
 
     # -- time step ------------------------------------------------------------
@@ -349,15 +367,30 @@ class Problem:
             self.error_test.scale = error_scale
             self.error_test.start(self.x)
         t0 = time.perf_counter()
+        start = self.x.copy() if self.reuse is not None else None
         snes.solve(None, self.x)
-        self.timers["snes"] += time.perf_counter() - t0
+        self._solved = True
         # an int at run time; petsc4py's stubs say the ConvergedReason class
         reason: int = snes.getConvergedReason()  # type: ignore[assignment]
+        newton, krylov = snes.getIterationNumber(), snes.getLinearSolveIterations()
+        if reason <= 0 and start is not None and self.reuse is not None and self.reuse.lagged:
+            # a kept preconditioner may have failed the linear solve: again, set up anew
+            self.reuse.reset()
+            start.copy(self.x)
+            if self.error_test is not None:
+                self.error_test.start(self.x)
+            snes.solve(None, self.x)
+            reason = snes.getConvergedReason()  # type: ignore[assignment]
+            newton += snes.getIterationNumber()
+            krylov += snes.getLinearSolveIterations()
+        if start is not None:
+            start.destroy()
+        self.timers["snes"] += time.perf_counter() - t0
         self._to_functions(self.x)
         return SolveInfo(
             converged=reason > 0,
-            newton_iterations=snes.getIterationNumber(),
-            linear_iterations=snes.getLinearSolveIterations(),
+            newton_iterations=newton,
+            linear_iterations=krylov,
             reason=_reason_name(reason),
         )
 
@@ -373,7 +406,7 @@ class Problem:
         db = PETSc.Options()
         for key in self.options:
             db.delValue(self.prefix + key)
-        objects: list[PETSc.Object | None] = [self.snes, self.A, self.S, self.S_J, self.K]
+        objects: list[PETSc.Object | None] = [self.snes, self.A, self.P, self.S, self.S_J, self.K]
         objects += [self.K_J, self.M, self.m, self.x, self.b, self.h, self.r, self._work]
         for obj in {id(o): o for o in objects if o is not None}.values():
             obj.destroy()
