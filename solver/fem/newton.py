@@ -61,6 +61,7 @@ class ErrorTest:
         self._size = x.getSize()
         self.scale = 1.0
         self.rate = 1.0
+        self.ratio: float | None = None
         self._previous: float | None = None
         self._f0 = 0.0
         #: the weighted norm of each update of the last solve (for tests and reports)
@@ -75,6 +76,7 @@ class ErrorTest:
         w.shift(self.rule.atol)
         w.reciprocal()
         self.rate = 1.0
+        self.ratio = None  # ‖δ_k‖/‖δ_{k−1}‖ of the last two updates
         self._previous = None
         self.updates = []
 
@@ -101,6 +103,7 @@ class ErrorTest:
         if self._previous is not None:
             ratio = update / self._previous if self._previous > 0 else 0.0
             self.rate = max(0.3 * self.rate, ratio)
+            self.ratio = ratio
         self._previous = update
         if update * min(1.0, self.rate) <= self.rule.fraction:
             return _REASON.CONVERGED_SNORM_RELATIVE
@@ -153,3 +156,38 @@ class Reuse:
         """Set up at the next Jacobian (after a failed solve)."""
         self.c0 = self.baseline = None
         self.lagged = False
+
+
+@dataclass
+class Lag:
+    """When a Newton iteration may use the Jacobian assembled at an earlier iterate.
+
+    Newton then takes chord steps, δ = −J(U_old)⁻¹F(U): still exactly conservative
+    (wᵀJ(U) = wᵀK for every U when the reactions conserve a pool, so wᵀF(U + δ) is the
+    linear solve's residual, as with the exact Jacobian), and as accurate, since
+    Newton stops on the same test; only the convergence rate can suffer. The Jacobian
+    is assembled anew when an iteration contracts the update by less than ``max_ratio``
+    (‖δ_k‖/‖δ_{k−1}‖), every ``max_solves`` Newton solves, and after a failed solve.
+    The step's c0 enters exactly: a change of c0 is added as (c0 − c0_old)·M.
+    """
+
+    max_ratio: float = 0.1
+    max_solves: int = 20
+    assembled_at: int | None = None  # the number of the solve of the last assembly
+    assemblies: int = 0
+
+    def fresh(self, solve: int, ratio: float | None) -> bool:
+        """Whether to assemble the Jacobian in solve number ``solve``.
+
+        ``ratio``: the contraction of the last two updates of this solve (None if fewer).
+        """
+        stale = self.assembled_at is None or solve - self.assembled_at >= self.max_solves
+        stale = stale or (ratio is not None and ratio > self.max_ratio)
+        if stale:
+            self.assembled_at = solve
+            self.assemblies += 1
+        return stale
+
+    def reset(self) -> None:
+        """Assemble at the next Jacobian."""
+        self.assembled_at = None

@@ -29,7 +29,7 @@ from dolfinx import fem
 from solver.errors import InputError
 from solver.fem import pattern
 from solver.fem.forms import SystemForms
-from solver.fem.newton import ErrorTest, NewtonRule, Reuse
+from solver.fem.newton import ErrorTest, Lag, NewtonRule, Reuse
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Problem:
         #: no reaction term of the Jacobian depends on the state: J = K_J for each c0
         self._constant_jacobian = all(a is None for row in forms.jacobian for a in row)
         self._jacobian_c0: float | None = None  # c0 of the Jacobian in self.A
-        self._solved = False  # a Newton solve has run (its last Krylov count is there)
+        self._solves = 0  # Newton solves so far
         #: wall seconds spent in residual and Jacobian assembly and in SNES solves
         self.timers = {"residual": 0.0, "jacobian": 0.0, "linear_matrix": 0.0, "snes": 0.0}
 
@@ -148,6 +148,8 @@ class Problem:
         self.error_test: ErrorTest | None = None
         #: keeps the preconditioner across Newton iterations and steps (None: never)
         self.reuse: Reuse | None = None
+        #: keeps the Jacobian across Newton iterations and steps (None: never)
+        self.lag: Lag | None = None
         try:
             self._configure(snes, linear, dict(petsc_options or {}))
         except PETSc.Error as err:  # e.g. a solver or preconditioner type PETSc lacks
@@ -163,6 +165,8 @@ class Problem:
         if self.newton.rule == "error":
             atol, rtol = float(self.options["snes_atol"]), float(self.options["snes_rtol"])
             self.error_test = ErrorTest(self.newton, self.x, atol, rtol)
+            if self.reuse is not None:  # chord steps need a Newton that stops on the update
+                self.lag = Lag()
             # petsc4py's stubs want the ConvergedReason class; the reasons are ints
             snes.setConvergenceTest(self.error_test)  # type: ignore[arg-type]
 
@@ -249,6 +253,10 @@ class Problem:
     def _with_mass(self, base: PETSc.Mat, out: PETSc.Mat, c0: float) -> None:
         """Set ``out`` to ``base`` + c0·M."""
         base.copy(out, _SAME)
+        self._add_mass(out, c0)
+
+    def _add_mass(self, out: PETSc.Mat, c0: float) -> None:
+        """Add c0·M to ``out``."""
         if self.m is not None:
             self.m.copy(self._work)
             self._work.scale(c0)
@@ -306,21 +314,26 @@ class Problem:
         self.timers["residual"] += time.perf_counter() - t0
 
     def _jacobian(self, snes, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
-        if self._constant_jacobian and self._jacobian_c0 == self._c0:
+        c0 = float(self._c0 or 0.0)
+        if self._constant_jacobian and self._jacobian_c0 == c0:
             # J = K_J as last time: left untouched, so PETSc keeps the preconditioner
             # (a linear problem sets up GAMG once per step size, not at every iteration)
             return
-        self._jacobian_c0 = self._c0
         t0 = time.perf_counter()
-        self._to_functions(x)
-        self.K_J.copy(J, _SAME)
-        self._assemble_matrix(J, self.forms.jacobian)
-        J.assemble()
+        ratio = self.error_test.ratio if self.error_test is not None else None
+        if self.lag is None or self.lag.fresh(self._solves, ratio):
+            self._to_functions(x)
+            self.K_J.copy(J, _SAME)
+            self._assemble_matrix(J, self.forms.jacobian)
+            J.assemble()
+        elif c0 != self._jacobian_c0:  # a chord step: the Jacobian of an earlier iterate
+            self._add_mass(J, c0 - float(self._jacobian_c0 or 0.0))
+        self._jacobian_c0 = c0
         if P is not J and self.reuse is not None:
             # the preconditioner is built from P: left as it is, PETSc keeps it
-            solved = self._solved or snes.getIterationNumber() > 0
+            solved = self._solves > 1 or snes.getIterationNumber() > 0
             last = snes.getKSP().getIterationNumber() if solved else None
-            if self.reuse.rebuild(float(self._c0 or 0.0), last):
+            if self.reuse.rebuild(c0, last):
                 J.copy(P, _SAME)
         self.timers["jacobian"] += time.perf_counter() - t0
 
@@ -368,14 +381,16 @@ class Problem:
             self.error_test.start(self.x)
         t0 = time.perf_counter()
         start = self.x.copy() if self.reuse is not None else None
+        self._solves += 1
         snes.solve(None, self.x)
-        self._solved = True
         # an int at run time; petsc4py's stubs say the ConvergedReason class
         reason: int = snes.getConvergedReason()  # type: ignore[assignment]
         newton, krylov = snes.getIterationNumber(), snes.getLinearSolveIterations()
-        if reason <= 0 and start is not None and self.reuse is not None and self.reuse.lagged:
-            # a kept preconditioner may have failed the linear solve: again, set up anew
+        if reason <= 0 and start is not None and self.reuse is not None and self._kept():
+            # a kept preconditioner or Jacobian may have failed: again, with new ones
             self.reuse.reset()
+            if self.lag is not None:
+                self.lag.reset()
             start.copy(self.x)
             if self.error_test is not None:
                 self.error_test.start(self.x)
@@ -393,6 +408,11 @@ class Problem:
             linear_iterations=krylov,
             reason=_reason_name(reason),
         )
+
+    def _kept(self) -> bool:
+        """Whether the last Newton solve used a kept preconditioner or Jacobian."""
+        lagged = self.lag is not None and self.lag.assembled_at != self._solves
+        return lagged or (self.reuse is not None and self.reuse.lagged)
 
     @property
     def unknowns(self) -> int:
