@@ -201,7 +201,7 @@ class SolverConfig:
     petsc: Mapping[str, str] = field(default_factory=dict)
     mass: str = "lumped"
     newton: str = "error"
-    newton_fraction: float = 0.1
+    newton_fraction: float = 0.01
 
 
 class NumericsTables:
@@ -367,7 +367,7 @@ class NumericsTables:
             "solver.newton", table.get("newton", "residual" if residual else "error"), NEWTON_RULES
         )
         fraction = self.v.positive(
-            "solver.newton_fraction", table.get("newton_fraction", 0.1), "dimensionless"
+            "solver.newton_fraction", table.get("newton_fraction", 0.01), "dimensionless"
         )
         if fraction > 1:
             raise InputError("solver.newton_fraction", f"expected at most 1, got {fraction:g}")

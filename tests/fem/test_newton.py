@@ -157,11 +157,13 @@ def test_pools_hold_with_the_error_rule_over_an_adaptive_run():
 
 
 def test_the_preconditioner_is_kept_until_the_krylov_count_grows():
-    reuse = Reuse(growth=1.5, slack=3, change=2.0)
+    reuse = Reuse(budget=10, growth=2.0, slack=3, change=2.0)
     assert reuse.rebuild(10.0, None)  # the first set-up
     assert not reuse.rebuild(10.0, 12)  # 12: the first solve after it (the baseline)
-    assert not reuse.rebuild(10.0, 21)  # 21 <= 1.5·12 + 3
-    assert reuse.rebuild(10.0, 22)  # 22 > 21: set up again
+    assert not reuse.rebuild(10.0, 15) and not reuse.rebuild(10.0, 18)  # 3 + 6 extra
+    assert reuse.rebuild(10.0, 13)  # 10 extra iterations: set up again
+    assert not reuse.rebuild(10.0, 12)
+    assert reuse.rebuild(10.0, 28)  # one solve above 2·12 + 3
     assert not reuse.rebuild(10.0, 14)
     assert reuse.rebuild(25.0, 14)  # c0 moved by more than a factor 2
     assert not reuse.rebuild(13.0, 14) and reuse.lagged
