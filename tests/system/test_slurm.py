@@ -313,9 +313,10 @@ def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_pat
     """A 1-minute job stops well before its limit (MARGIN = 45 s), requeues itself and
     restarts from the checkpoint until done; the result equals an uninterrupted run."""
     out = tmp_path / "out"
-    # 1800 fixed steps: 30 s on a quiet machine here, 90 s on a loaded one; the stop
-    # comes at 15 s, so the job is stopped and requeued at least once on either
-    settings = ["--set", "time.end=900", "--set", "time.adaptive=false"]
+    # 6000 fixed steps: about 40 s on a quiet machine here (1800 took 13 s once Newton
+    # stopped at the time error), more on a loaded one; the stop comes at 15 s, so the
+    # job is stopped and requeued at least once on either
+    settings = ["--set", "time.end=3000", "--set", "time.adaptive=false"]
     script = ROOT / "runs" / "chemotaxis_2d" / "job.sbatch"
     code, job_id, log = submit(
         cluster,
@@ -331,7 +332,7 @@ def test_a_job_stopped_by_its_wall_time_completes_after_requeue(cluster, tmp_pat
     assert int(info["Restarts"]) >= 1, log
     assert "polarity exited with 75" in log and " --restart " in log, log
     record = json.loads((out / "run.json").read_text())
-    assert record["status"] == "completed" and record["t"] == pytest.approx(900.0), log
+    assert record["status"] == "completed" and record["t"] == pytest.approx(3000.0), log
 
     direct = tmp_path / "direct"
     subprocess.run(
@@ -398,8 +399,9 @@ def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster,
     requeue themselves and continue from the checkpoints until the members complete."""
     out = tmp_path / "sweep"
     config = ROOT / "runs" / "chemotaxis_2d" / "config.toml"
-    # 1200 fixed steps: 25-120 s here (never done before the stop at 15 s)
-    fixed = ["--set", "time.end=600", "--set", "time.adaptive=false"]
+    # 6000 fixed steps: 40 s or more here (never done before the stop at 15 s; 1200
+    # steps took 9 s once Newton stopped at the time error)
+    fixed = ["--set", "time.end=3000", "--set", "time.adaptive=false"]
     subprocess.run(
         [sys.executable, "-m", "solver", "sweep", str(config), *fixed]
         + ["--vary", "output.every=20,30", "-o", str(out), "--slurm", "--time", "1"],
@@ -432,7 +434,7 @@ def test_a_sweep_task_stopped_by_its_time_limit_completes_after_requeue(cluster,
     assert collect.returncode == 0, collect.stdout + collect.stderr
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert [r["status"] for r in rows] == ["completed"] * 2
-    assert [float(r["t"]) for r in rows] == [600.0, 600.0]
+    assert [float(r["t"]) for r in rows] == [3000.0, 3000.0]
     # the output interval changes nothing but the outputs: the members agree
     assert float(rows[0]["PI_P"]) == pytest.approx(float(rows[1]["PI_P"]), rel=1e-8)
     for member in (0, 1):
