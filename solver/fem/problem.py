@@ -228,8 +228,7 @@ class Problem:
     def _duplicate(self) -> PETSc.Mat:
         """A zero matrix with the pattern (and local-to-global map) of ``A``."""
         M = self.A.duplicate(copy=False)
-        M.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)  # type: ignore[arg-type]
-        M.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)  # type: ignore[arg-type]
+        pattern.freeze(M)
         return M
 
     def _assemble_constant(self) -> None:
