@@ -113,9 +113,8 @@ class Problem:
         self.S = self._duplicate()
         has_fixed = any(a is not None for row in forms.fixed for a in row)
         self.S_J = self._duplicate() if has_fixed else self.S
-        #: K = S + c0·M (the residual's linear part), K_J = S_J + c0·M (the Jacobian's start)
-        self.K = self._duplicate()
-        self.K_J = self._duplicate() if has_fixed else self.K
+        #: K = S + c0·M, the residual's linear part, is applied as S x + c0·M x, and the
+        #: Jacobian starts from S_J + c0·M: no matrix per step size
         self.x = fem_petsc.create_vector(spaces, kind="mpi")
         self.b = fem_petsc.create_vector(spaces, kind="mpi")
         self.h = fem_petsc.create_vector(spaces, kind="mpi")
@@ -130,7 +129,7 @@ class Problem:
         self._work = self.x.duplicate()
         self._assemble_constant()
         self._c0: float | None = None
-        #: no reaction term of the Jacobian depends on the state: J = K_J for each c0
+        #: no reaction term of the Jacobian depends on the state: J = S_J + c0·M for each c0
         self._constant_jacobian = all(a is None for row in forms.jacobian for a in row)
         self._jacobian_c0: float | None = None  # c0 of the Jacobian in self.A
         self._solves = 0  # Newton solves so far
@@ -178,8 +177,10 @@ class Problem:
             options.update(DIRECT_DEFAULTS)
         else:
             options.update(ITERATIVE_DEFAULTS)
+            # one rank: additive Schwarz is block-Jacobi, without the overlapped copy
+            schwarz = "asm" if self.comm.size > 1 else "bjacobi"
             if len(blocks) == 1:
-                options["pc_type"] = "asm" if blocks[0].compartment.surface else "gamg"
+                options["pc_type"] = schwarz if blocks[0].compartment.surface else "gamg"
             else:
                 options["pc_type"] = "fieldsplit"
                 options["pc_fieldsplit_type"] = "multiplicative"
@@ -191,7 +192,7 @@ class Problem:
                 for b in blocks:
                     options[f"fieldsplit_{b.name}_ksp_type"] = "preonly"
                     options[f"fieldsplit_{b.name}_pc_type"] = (
-                        "asm" if b.compartment.surface else "gamg"
+                        schwarz if b.compartment.surface else "gamg"
                     )
         options.update(user)
         self.options = options
@@ -251,11 +252,6 @@ class Problem:
             self._assemble_matrix(self.M, diagonal)
             self.M.assemble()
 
-    def _with_mass(self, base: PETSc.Mat, out: PETSc.Mat, c0: float) -> None:
-        """Set ``out`` to ``base`` + c0·M."""
-        base.copy(out, _SAME)
-        self._add_mass(out, c0)
-
     def _add_mass(self, out: PETSc.Mat, c0: float) -> None:
         """Add c0·M to ``out``."""
         if self.m is not None:
@@ -309,7 +305,13 @@ class Problem:
         t0 = time.perf_counter()
         self._to_functions(x)
         self._assemble_vector(self.r, self.forms.nonlinear)
-        self.K.mult(x, F)
+        self.S.mult(x, F)  # K x = S x + c0·M x
+        if self.m is not None:
+            self._work.pointwiseMult(self.m, x)
+        else:
+            assert self.M is not None
+            self.M.mult(x, self._work)
+        F.axpy(float(self._c0 or 0.0), self._work)
         F.axpy(1.0, self.h)
         F.axpy(1.0, self.r)
         self.timers["residual"] += time.perf_counter() - t0
@@ -317,16 +319,17 @@ class Problem:
     def _jacobian(self, snes, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
         c0 = float(self._c0 or 0.0)
         if self._constant_jacobian and self._jacobian_c0 == c0:
-            # J = K_J as last time: left untouched, so PETSc keeps the preconditioner
+            # J = S_J + c0·M as last time: left untouched, so PETSc keeps the preconditioner
             # (a linear problem sets up GAMG once per step size, not at every iteration)
             return
         t0 = time.perf_counter()
         ratio = self.error_test.ratio if self.error_test is not None else None
         if self.lag is None or self.lag.fresh(self._solves, ratio):
             self._to_functions(x)
-            self.K_J.copy(J, _SAME)
+            self.S_J.copy(J, _SAME)
             self._assemble_matrix(J, self.forms.jacobian)
             J.assemble()
+            self._add_mass(J, c0)
         elif c0 != self._jacobian_c0:  # a chord step: the Jacobian of an earlier iterate
             self._add_mass(J, c0 - float(self._jacobian_c0 or 0.0))
         self._jacobian_c0 = c0
@@ -340,18 +343,14 @@ class Problem:
 
     # -- time step ------------------------------------------------------------
     def prepare_step(self) -> None:
-        """K and K_J for the step's c0 (when it changed), and the history vector H.
+        """The step's c0 and the history vector H.
 
         H = M·(c1 U^n + c2 U^{n-1}), from the blocks' past states.
         """
         t0 = time.perf_counter()
         blocks = self.forms.blocks
         c0, c1, c2 = (float(c.value) for c in blocks[0].bdf)
-        if c0 != self._c0:
-            self._with_mass(self.S, self.K, c0)
-            if self.K_J is not self.K:
-                self._with_mass(self.S_J, self.K_J, c0)
-            self._c0 = c0
+        self._c0 = c0
         owned = self._blocks[0]
         with self._work.localForm() as local:
             for b, lo, hi in zip(blocks, owned, owned[1:], strict=False):
@@ -427,8 +426,8 @@ class Problem:
         db = PETSc.Options()
         for key in self.options:
             db.delValue(self.prefix + key)
-        objects: list[PETSc.Object | None] = [self.snes, self.A, self.P, self.S, self.S_J, self.K]
-        objects += [self.K_J, self.M, self.m, self.x, self.b, self.h, self.r, self._work]
+        objects: list[PETSc.Object | None] = [self.snes, self.A, self.P, self.S, self.S_J]
+        objects += [self.M, self.m, self.x, self.b, self.h, self.r, self._work]
         for obj in {id(o): o for o in objects if o is not None}.values():
             obj.destroy()
         if self.error_test is not None:
