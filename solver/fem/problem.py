@@ -1,12 +1,16 @@
 """The discretised system: blocked matrices and vectors, and its Newton solver.
 
-One monolithic Newton solve (PETSc SNES, exact Jacobian) per time step over all
-compartments. The matrix is a single ``kind="mpi"`` AIJ matrix with one block
-per compartment; the default linear solver is GMRES preconditioned by a
-multiplicative field split, one split per compartment: algebraic multigrid (GAMG)
-on each volume, which measured fastest and robust on the target problems, and
-block-Jacobi/ILU(0) on each surface (see ``_configure``). Any PETSc option can be
-overridden under this problem's options prefix.
+One monolithic Newton solve (PETSc SNES) per time step over all compartments, with
+the exact Jacobian of the step's first iterate (chord steps after it while they
+contract fast) and, by default, a stopping test tied to the time integrator's error
+(:mod:`solver.fem.newton`). The matrix is a single AIJ matrix with one block per
+compartment, holding only the species pairs the forms couple
+(:mod:`solver.fem.pattern`); the default linear solver is GMRES preconditioned by a
+multiplicative field split, one split per compartment: algebraic multigrid (GAMG) on
+each volume, which measured fastest and robust on the target problems, and additive
+Schwarz/ILU(0) on each surface (see ``_configure``), the preconditioner kept across
+iterations and steps while it serves. Any PETSc option can be overridden under this
+problem's options prefix.
 """
 
 from __future__ import annotations
