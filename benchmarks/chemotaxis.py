@@ -132,6 +132,8 @@ def run(args: argparse.Namespace, comm: MPI.Comm) -> dict:
         peak_rss_mib_max_rank=peak_max,
         peak_rss_kib_per_unknown=1024.0 * peak_sum / unknowns,
         pool_drift=_drift(pools, _pools(sim.totals())),
+        # GMRES/Jacobi iterations that estimated Newton's second update (not in krylov_*)
+        estimate_iterations=getattr(getattr(problem, "estimate", None), "iterations", 0),
         readouts={k: sim.observe().get(k) for k in READOUTS},
         wall_s=time.perf_counter() - start,
     )

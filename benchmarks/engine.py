@@ -212,6 +212,8 @@ def run(
             "snes_minus_assembly": solve_rest,
             "steps_wall": rest,
         },
+        # GMRES/Jacobi iterations that estimated Newton's second update (not in krylov_*)
+        "estimate_iterations": getattr(getattr(problem, "estimate", None), "iterations", 0),
         "assembly_share": assembly / rest if rest > 0 else float("nan"),
         "solve_share": solve_rest / rest if rest > 0 else float("nan"),
         "peak_rss_mib": peak_sum,

@@ -96,6 +96,7 @@ class Simulation:
             raise err.located(config.source) from None
         self.timings: dict[str, float] = {"setup": wallclock.perf_counter() - t0}
         self.pools = config.model.conserved_pools()
+        self.problem.conserve([p.weights for p in self.pools])
         self._weights = [self._lumped_mass(b) for b in self.forms.blocks]
         self._membrane_outputs()
         self.layouts = {b.name: NodeLayout(b.space) for b in self.blocks}

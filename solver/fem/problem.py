@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import SupportsFloat, cast
 
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -33,7 +33,8 @@ from dolfinx import fem
 from solver.errors import InputError
 from solver.fem import pattern
 from solver.fem.forms import SystemForms
-from solver.fem.newton import ErrorTest, Lag, NewtonRule, Reuse
+from solver.fem.newton import ErrorTest, Estimate, KrylovTest, Lag, NewtonRule, Reuse
+from solver.fem.pools import Balances
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class Problem:
         self._constant_jacobian = all(a is None for row in forms.jacobian for a in row)
         self._jacobian_c0: float | None = None  # c0 of the Jacobian in self.A
         self._solves = 0  # Newton solves so far
+        #: conserved pools whose balances are restored after each solve (``conserve``)
+        self._pools: Balances | None = None
         #: wall seconds spent in residual and Jacobian assembly and in SNES solves
         self.timers = {"residual": 0.0, "jacobian": 0.0, "linear_matrix": 0.0, "snes": 0.0}
 
@@ -149,6 +152,8 @@ class Problem:
         self.snes: PETSc.SNES | None = snes  # None after destroy()
         self.options: dict[str, str] = {}
         self.error_test: ErrorTest | None = None
+        #: estimates Newton's second update, to stop after the first (error rule only)
+        self.estimate: Estimate | None = None
         #: keeps the preconditioner across Newton iterations and steps (None: never)
         self.reuse: Reuse | None = None
         #: keeps the Jacobian across Newton iterations and steps (None: never)
@@ -168,6 +173,11 @@ class Problem:
         if self.newton.rule == "error":
             atol, rtol = float(self.options["snes_atol"]), float(self.options["snes_rtol"])
             self.error_test = ErrorTest(self.newton, self.x, atol, rtol)
+            self.estimate = Estimate(self.A, self.b)
+            self.error_test.estimate = self.estimate
+            if krylov:  # later Newton updates solved to rtol of the first residual
+                self._krylov_test = KrylovTest(snes)
+                snes.getKSP().setConvergenceTest(self._krylov_test)  # type: ignore[arg-type]
             if self.reuse is not None:  # chord steps need a Newton that stops on the update
                 self.lag = Lag()
             # petsc4py's stubs want the ConvergedReason class; the reasons are ints
@@ -404,6 +414,9 @@ class Problem:
             krylov += snes.getLinearSolveIterations()
         if start is not None:
             start.destroy()
+        if reason > 0 and self._pools is not None and self._c0:
+            # b holds F(U) of the solution: SNES's last residual
+            self._pools.restore(self.x, self.b, self._c0)
         self.timers["snes"] += time.perf_counter() - t0
         self._to_functions(self.x)
         return SolveInfo(
@@ -412,6 +425,19 @@ class Problem:
             linear_iterations=krylov,
             reason=_reason_name(reason),
         )
+
+    def conserve(self, pools: list[Mapping[str, SupportsFloat]]) -> None:
+        """Restore these conserved pools' balances after each solve (:mod:`solver.fem.pools`)."""
+        if self._pools is not None:
+            self._pools.destroy()
+        self._pools = Balances(self.forms.blocks, self.x, self._blocks[0], pools, self._apply_mass)
+
+    def _apply_mass(self, x: PETSc.Vec, out: PETSc.Vec) -> None:
+        if self.m is not None:
+            out.pointwiseMult(self.m, x)
+        else:
+            assert self.M is not None
+            self.M.mult(x, out)
 
     def _kept(self) -> bool:
         """Whether the last Newton solve used a kept preconditioner or Jacobian."""
@@ -436,6 +462,10 @@ class Problem:
             obj.destroy()
         if self.error_test is not None:
             self.error_test.destroy()
+        if self.estimate is not None:
+            self.estimate.destroy()
+        if self._pools is not None:
+            self._pools.destroy()
         self.snes = None
 
 

@@ -129,7 +129,11 @@ def test_stopped_anywhere_and_continued_gives_the_same_run(tmp_shared, adaptive)
     again = _continue(config, tmp_shared / "part")
     assert again.status == "completed" and again.t == 40
     assert again.steps == full.steps
-    _assert_same_run(tmp_shared / "full", tmp_shared / "part", 1e-12)
+    # the continued run sets its preconditioner up anew where the uninterrupted one
+    # kept its own, and each linear solve is exact only to GMRES's tolerance (1e-9 of
+    # the step's first residual); a step whose Newton stops after one update keeps
+    # that difference (measured 2e-12 and 4e-12 of the fields' scale): 1e-10
+    _assert_same_run(tmp_shared / "full", tmp_shared / "part", 1e-10)
     record = json.loads((tmp_shared / "part" / "run.json").read_text())
     assert record["status"] == "completed"
     assert record["restarts"][0]["t"] == stopped.t
