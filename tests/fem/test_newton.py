@@ -1,6 +1,6 @@
 """When Newton stops (solver.fem.newton): the error rule against the time tolerance.
 
-The rule stops Newton when its update is a fraction (0.1) of the error a step may make.
+The rule stops Newton when its error is a fraction (0.01) of the error a step may make.
 The test that matters: on stiff problems with adaptive steps, the iteration error it
 leaves, measured against the same step solved to round-off, never comes near the
 step's tolerance, so the step-size controller sees the error of the time scheme, not
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from solver.config.runfile import load
-from solver.fem.newton import Lag, Reuse
+from solver.fem.newton import KrylovTest, Lag, Reuse
 from solver.simulation import Simulation
 from solver.time.loop import integrate
 from tests.cases import exchange_disk
@@ -33,13 +33,14 @@ def _owned(sim: Simulation) -> list[np.ndarray]:
     return [b.u.x.array[: b.u.x.index_map.size_local * b.u.x.block_size].copy() for b in sim.blocks]
 
 
-def _newton_errors(sim: Simulation) -> list[tuple[float, float, float]]:
+def _newton_errors(sim: Simulation, updates: list[int] | None = None):
     """Integrate ``sim``; at every attempted step (newton error, err as solved, err exact).
 
     The Newton error is ‖U − U*‖ in the controller's norm (weights 1/(atol + rtol·|U|),
     RMS, times T/dt: 1 is the error a step may make), U* the same step solved from U to
     PETSc's residual tolerances (snes_rtol 1e-10). The error estimates are the
     controller's, of U (what the run used) and of U*. The run goes on from U.
+    ``updates`` receives each converged step's number of Newton updates.
     """
     stepper, problem = sim.stepper, sim.problem
     snes = problem.snes
@@ -52,6 +53,8 @@ def _newton_errors(sim: Simulation) -> list[tuple[float, float, float]]:
         info = attempt(dt)
         if not info.converged:
             return info
+        if updates is not None:
+            updates.append(info.newton_iterations)
         loose = _owned(sim)
         err = stepper.local_error(control) if control is not None else None
         snes.setConvergenceTest("default")
@@ -130,14 +133,18 @@ def _exchange():
 
 @pytest.mark.parametrize("case", sorted(STIFF))
 def test_the_newton_error_stays_far_below_the_step_tolerance(case):
-    """The error rule's iteration error stays within twice its fraction (0.1) of the
-    step's allowance at every step (measured: at most 0.045 on the 2-D model, 0.088 on
-    the fast exchange; median 1e-6), and every accepted step's error estimate, with the
-    step solved exactly, stays within the tolerance (≤ 1 + the Newton error)."""
+    """The error rule's iteration error stays within twice its fraction (0.01) of the
+    step's allowance at every step (measured: at most 0.0027 on the 2-D model, 0.0016
+    on the fast exchange, where 155 of 156 and 491 of 496 steps stopped after one
+    update), and every accepted step's error estimate, with the step solved exactly,
+    stays within the tolerance (≤ 1 + the Newton error)."""
+    updates: list[int] = []
     with Simulation(STIFF[case](), COMM) as sim:
         assert sim.config.solver.newton == "error"
-        found = _newton_errors(sim)
+        found = _newton_errors(sim, updates)
     assert len(found) > 10
+    # steps stopped after one update (on the estimate of the second) are among them
+    assert updates.count(1) >= 0.2 * len(updates), updates
     newton = max(n for n, _, _ in found)
     assert newton <= 2 * sim.config.solver.newton_fraction, newton
     for n, err, exact in found:
@@ -179,3 +186,86 @@ def test_the_jacobian_is_kept_while_newton_contracts_fast():
     assert not lag.fresh(21, None) and lag.fresh(22, None)  # 20 solves later
     lag.reset()
     assert lag.fresh(22, None)
+
+
+def test_pools_hold_whatever_the_krylov_tolerance():
+    """The pools' balances are restored after each solve (solver.fem.pools): with GMRES
+    stopped at 1e-4 the pool c + m holds to 1e-12 over an adaptive run (measured
+    1.1e-14). Without the restoration the same run drifts by 9.3e-6: the check can
+    fail."""
+    drift = {}
+    for restore in (True, False):
+        with Simulation(_exchange_loose(), COMM) as sim:
+            if not restore:
+                sim.problem._pools = None
+            before = sim.totals()["pool_c+m"]
+            result = integrate(sim, None)
+            assert result.status == "completed"
+            drift[restore] = abs(sim.totals()["pool_c+m"] - before) / abs(before)
+    assert drift[True] <= 1e-12, drift
+    assert drift[False] > 1e-9, drift
+
+
+def _exchange_loose():
+    import dataclasses
+
+    cfg = _exchange()
+    solver = dataclasses.replace(cfg.solver, petsc={**cfg.solver.petsc, "ksp_rtol": "1e-4"})
+    return dataclasses.replace(cfg, solver=solver)
+
+
+def test_the_estimate_does_not_depend_on_the_kept_preconditioner():
+    """Whether a step stops after one update must not depend on the preconditioner's
+    history (a restart or another rank count sets it up anew): the same step solved
+    with the kept preconditioner and with a new one estimates the same second update."""
+    with Simulation(_exchange(), COMM) as sim:
+        for _ in range(20):
+            assert sim.step(0.01).converged
+        problem = sim.problem
+        assert problem.reuse is not None and problem.error_test is not None
+        start = [b.u.x.array.copy() for b in sim.blocks]
+        history = [[h.x.array.copy() for h in b.history] for b in sim.blocks]
+        estimates = []
+        for fresh in (False, True):
+            for b, u, past in zip(sim.blocks, start, history, strict=True):
+                b.u.x.array[:] = u
+                for h, v in zip(b.history, past, strict=True):
+                    h.x.array[:] = v
+            if fresh:
+                problem.reuse.reset()
+            info = problem.solve(1.0)
+            assert info.converged
+            estimates.append(problem.error_test.estimated)
+    assert estimates[0] is not None and estimates[1] is not None
+    assert estimates[1] == pytest.approx(estimates[0], rel=1e-6)
+
+
+class _Snes:
+    def __init__(self) -> None:
+        self.it = 0
+
+    def getIterationNumber(self) -> int:
+        return self.it
+
+
+class _Ksp:
+    def getTolerances(self):
+        return 1e-9, 1e-50, 1e4, 100
+
+
+def test_later_linear_solves_stop_at_the_first_residual():
+    from petsc4py import PETSc
+
+    snes = _Snes()
+    test = KrylovTest(snes)  # type: ignore[arg-type]
+    ksp = _Ksp()
+    reason = PETSc.KSP.ConvergedReason
+    assert test(ksp, 0, 1.0) == reason.ITERATING  # the first solve: rtol of its own
+    assert test(ksp, 5, 2e-9) == reason.ITERATING
+    assert test(ksp, 6, 1e-9) == reason.CONVERGED_RTOL
+    snes.it = 1  # the second Newton update starts 1e-4 below
+    assert test(ksp, 0, 1e-4) == reason.ITERATING
+    assert test(ksp, 3, 2e-9) == reason.ITERATING
+    assert test(ksp, 4, 1e-9) == reason.CONVERGED_RTOL  # 1e-5 of its own residual
+    assert test(ksp, 5, float("nan")) == reason.DIVERGED_NANORINF
+    assert test(ksp, 6, 2e4) == reason.DIVERGED_DTOL  # dtol times its own residual

@@ -254,11 +254,16 @@ def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
     rows = sweep.read_table(out / sweep.TABLE)
     assert [r["status"] for r in rows] == [r["status"] for r in full]
     assert [r["status"] for r in rows] == ["completed", "completed", "invalid", "completed"]
+    # a continued member sets its preconditioner up anew where the uninterrupted one
+    # kept its own: its fields agree to GMRES's tolerance (about 1e-11 of their scale),
+    # totals and pools to 1e-10; a polarity index, a contrast of order 0.03, takes
+    # that difference relative to itself (measured 3.6e-10): 1e-8
     for a, b in zip(rows, full, strict=True):
         assert a["steps"] == b["steps"]
         for key in b:
             if key.startswith(("total_", "pool_", "PI_")) and b[key]:
-                assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-10), key
+                tol = 1e-8 if key.startswith("PI_") else 1e-10
+                assert math.isclose(float(a[key]), float(b[key]), rel_tol=tol), key
     for i in (0, 1, 3):
         record = json.loads((out / f"member_{i:03d}" / "run.json").read_text())
         assert record["status"] == "completed"
