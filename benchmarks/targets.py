@@ -46,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-OLD = "368d27a"  # the engine before the speed work (issue 13)
+OLD = "368d27a"  # the engine before the speed work (revision 368d27a)
 SCRIPTS = ("chemotaxis.py", "engine.py", "timing.py")
 
 

@@ -132,6 +132,8 @@ class Problem:
         self.m: PETSc.Vec | None = None
         self.M: PETSc.Mat | None = None
         self._work = self.x.duplicate()
+        self._c0m = self.x.duplicate()  # c0·m (lumped mass) at c0 = _c0m_at
+        self._c0m_at: float | None = None
         self._assemble_constant()
         self._c0: float | None = None
         #: no reaction term of the Jacobian depends on the state: J = S_J + c0·M for each c0
@@ -319,15 +321,20 @@ class Problem:
         t0 = time.perf_counter()
         self._to_functions(x)
         self._assemble_vector(self.r, self.forms.nonlinear)
-        self.S.mult(x, F)  # K x = S x + c0·M x
+        # F = S x + (c0·M x + H + N), K x = S x + c0·M x: three passes over the vectors
+        c0 = float(self._c0 or 0.0)
         if self.m is not None:
-            self._work.pointwiseMult(self.m, x)
+            if self._c0m_at != c0:  # c0·m, kept while c0 stays
+                self.m.copy(self._c0m)
+                self._c0m.scale(c0)
+                self._c0m_at = c0
+            self._work.pointwiseMult(self._c0m, x)
         else:
             assert self.M is not None
             self.M.mult(x, self._work)
-        F.axpy(float(self._c0 or 0.0), self._work)
-        F.axpy(1.0, self.h)
-        F.axpy(1.0, self.r)
+            self._work.scale(c0)
+        self._work.maxpy([1.0, 1.0], [self.h, self.r])
+        self.S.multAdd(x, self._work, F)
         self.timers["residual"] += time.perf_counter() - t0
 
     def _jacobian(self, snes, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
@@ -457,7 +464,7 @@ class Problem:
         for key in self.options:
             db.delValue(self.prefix + key)
         objects: list[PETSc.Object | None] = [self.snes, self.A, self.P, self.S, self.S_J]
-        objects += [self.M, self.m, self.x, self.b, self.h, self.r, self._work]
+        objects += [self.M, self.m, self.x, self.b, self.h, self.r, self._work, self._c0m]
         for obj in {id(o): o for o in objects if o is not None}.values():
             obj.destroy()
         if self.error_test is not None:
