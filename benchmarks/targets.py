@@ -17,8 +17,10 @@ OMP_NUM_THREADS=1, records and logs in ``benchmarks/results/targets/``):
 5. ``baseline_dolfinx.py --size 0.041 --steps 20``, GMRES + field-split GAMG, and
    (``--mumps``) MUMPS LU: the hand-written peer on the same problem and steps as 3;
    the ratios engine/peer of the time per step (steps 2..20 of both).
-6. ``engine.py --size 0.025 --steps 20`` on 1 and 2 ranks (201,742 unknowns). Target:
-   speed-up at least 1.9, Krylov iterations per Newton iteration within 10 %.
+6. ``engine.py --size 0.025 --steps 20`` on 1 and 2 ranks (201,742 unknowns),
+   ``--pairs`` times (3), alternating. Target: the median of the pairs' speed-ups
+   (time per step, 1 rank over 2) at least 1.9, Krylov iterations per Newton
+   iteration within 10 %. One pair alone varies by ±0.05 on a 2-core machine.
 7. Peak memory per unknown of runs 1 and 3 against the engine before this work
    (``--old``, revision 368d27a, checked out once with ``git worktree``; the same
    scripts, the same meshes: the old engine's chemotaxis run file is given the resolved
@@ -26,8 +28,8 @@ OMP_NUM_THREADS=1, records and logs in ``benchmarks/results/targets/``):
 
 One JSON record on stdout and in ``--out`` (default ``results/targets.json``)::
 
-    python benchmarks/targets.py                 # about 9 min on 2 quiet cores
-    python benchmarks/targets.py --mumps         # + MUMPS LU (about 3 min more)
+    python benchmarks/targets.py                 # about 6 min on 2 quiet cores
+    python benchmarks/targets.py --mumps         # + MUMPS LU (about 1 min more)
 
 The machine must be quiet: other work on it shows as lower speed-ups and ratios.
 """
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -127,13 +130,14 @@ def measure(args: argparse.Namespace) -> dict:
             "baseline_dolfinx.py",
             ["--size", "0.041", "--steps", "20", "--linear", "mumps"],
         )
-    for ranks in (1, 2):
-        r[f"exchange_200k_n{ranks}"] = run(
-            f"exchange-0.025-n{ranks}",
-            "engine.py",
-            ["--size", "0.025", "--steps", "20"],
-            ranks=ranks,
-        )
+    for pair in range(args.pairs):  # alternating, so that a drifting machine shows
+        for ranks in (1, 2):
+            r[f"exchange_200k_n{ranks}_{pair}"] = run(
+                f"exchange-0.025-n{ranks}-{pair}",
+                "engine.py",
+                ["--size", "0.025", "--steps", "20"],
+                ranks=ranks,
+            )
     if not args.no_old:
         tree = old_tree(args.old)
         r["old_chemotaxis_fixed"] = run(
@@ -172,13 +176,16 @@ def targets(r: dict[str, dict], args: argparse.Namespace) -> dict:
         old, new = err["time_error"]["weighted_rms"], err["default_error"]["weighted_rms"]
         change = abs(new - old) / old
     t["exchange_time_error_change"] = _target(change, 0.01, False)
-    one, two = r.get("exchange_200k_n1", {}), r.get("exchange_200k_n2", {})
-    speedup = growth = None
-    if not one.get("failed") and not two.get("failed"):
-        speedup = one["step_s"] / two["step_s"]
-        growth = two["krylov_per_newton"] / one["krylov_per_newton"]
+    speedups, growths = [], []
+    for pair in range(args.pairs):
+        one, two = r.get(f"exchange_200k_n1_{pair}", {}), r.get(f"exchange_200k_n2_{pair}", {})
+        if not one.get("failed") and not two.get("failed"):
+            speedups.append(one["step_s"] / two["step_s"])
+            growths.append(two["krylov_per_newton"] / one["krylov_per_newton"])
+    speedup = statistics.median(speedups) if speedups else None
     t["speedup_2_ranks_200k"] = _target(speedup, 1.9, True)
-    t["krylov_growth_2_ranks_200k"] = _target(growth, 1.10, False)
+    t["speedup_2_ranks_200k"]["pairs"] = speedups  # the median of these is the value
+    t["krylov_growth_2_ranks_200k"] = _target(max(growths) if growths else None, 1.10, False)
     if not args.no_old:
         for new, old, name in (
             ("chemotaxis_fixed", "old_chemotaxis_fixed", "chemotaxis"),
@@ -200,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mumps", action="store_true", help="also the MUMPS LU baseline")
     p.add_argument("--old", default=OLD, help=f"the earlier engine's revision (default {OLD})")
     p.add_argument("--no-old", action="store_true", help="skip the earlier engine's runs")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="1-rank/2-rank pairs at 200k, alternating (default 3; the median ratio counts)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "targets.json")
     args = p.parse_args(argv)
     start = time.perf_counter()
