@@ -66,6 +66,14 @@ def worktree(revision: str, script: str) -> Path:
     return path
 
 
+def environment(tree: Path) -> dict[str, str]:
+    """A benchmark subprocess's environment: the engine of ``tree``, one thread per rank."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"
+    return env
+
+
 def one_run(tree: Path, script: str, args: list[str], ranks: int, tag: str, timeout: float):
     """One run of ``script`` in ``tree``: its JSON record, with the process wall time."""
     folder = RESULTS / "ab"
@@ -75,9 +83,7 @@ def one_run(tree: Path, script: str, args: list[str], ranks: int, tag: str, time
     cmd = [sys.executable, str(tree / "benchmarks" / script), *args, "--json", str(out)]
     mpiexec = Path(sys.executable).parent / "mpiexec"
     cmd = [str(mpiexec if mpiexec.exists() else "mpiexec"), "-n", str(ranks), *cmd]
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
+    env = environment(tree)
     start = time.perf_counter()
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, cwd=tree, timeout=timeout, check=False

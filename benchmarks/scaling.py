@@ -36,6 +36,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from ab import environment  # noqa: E402
+
 RESULTS = HERE / "results"
 SCRIPTS = {"exchange": "engine.py", "chemotaxis": "chemotaxis.py"}
 
@@ -67,9 +71,7 @@ def one_run(args: argparse.Namespace, ranks: int) -> dict:
     script = [sys.executable, str(HERE / SCRIPTS[args.problem]), "--steps", str(args.steps)]
     script += ["--size", repr(size), "--json", str(out), *shlex.split(args.extra)]
     cmd = [*launcher(args.launcher), "-n", str(ranks), *script]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
+    env = environment(ROOT)
     print(f"--> {tag}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with log.open("w") as f:

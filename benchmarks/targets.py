@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -49,8 +48,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-OLD = "368d27a"  # the engine before the speed work (revision 368d27a)
-SCRIPTS = ("chemotaxis.py", "engine.py", "timing.py")
+OLD = "368d27a"  # the engine before the speed work
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from ab import environment, worktree  # noqa: E402
 
 
 def mpiexec() -> str:
@@ -60,17 +61,8 @@ def mpiexec() -> str:
 
 def old_tree(revision: str) -> Path:
     """A checkout of ``revision`` with today's benchmark scripts (made once)."""
-    path = RESULTS / "worktrees" / revision
-    if not (path / "solver").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), revision],
-            check=True,
-            capture_output=True,
-        )
-    for name in SCRIPTS:
-        shutil.copy2(HERE / name, path / "benchmarks" / name)
-    return path
+    worktree(revision, "chemotaxis.py")
+    return worktree(revision, "engine.py")
 
 
 def run(tag: str, script: str, args: list[str], ranks: int = 1, tree: Path = ROOT) -> dict:
@@ -81,9 +73,7 @@ def run(tag: str, script: str, args: list[str], ranks: int = 1, tree: Path = ROO
     out.unlink(missing_ok=True)
     cmd = [mpiexec(), "-n", str(ranks), sys.executable, str(tree / "benchmarks" / script)]
     cmd += [*args, "--json", str(out)]
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
+    env = environment(tree)
     print(f"--> {tag}: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with log.open("w") as f:
