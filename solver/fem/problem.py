@@ -132,8 +132,6 @@ class Problem:
         self.m: PETSc.Vec | None = None
         self.M: PETSc.Mat | None = None
         self._work = self.x.duplicate()
-        self._c0m = self.x.duplicate()  # c0·m (lumped mass) at c0 = _c0m_at
-        self._c0m_at: float | None = None
         self._assemble_constant()
         self._c0: float | None = None
         #: no reaction term of the Jacobian depends on the state: J = S_J + c0·M for each c0
@@ -321,18 +319,9 @@ class Problem:
         t0 = time.perf_counter()
         self._to_functions(x)
         self._assemble_vector(self.r, self.forms.nonlinear)
-        # F = S x + (c0·M x + H + N), K x = S x + c0·M x: three passes over the vectors
-        c0 = float(self._c0 or 0.0)
-        if self.m is not None:
-            if self._c0m_at != c0:  # c0·m, kept while c0 stays
-                self.m.copy(self._c0m)
-                self._c0m.scale(c0)
-                self._c0m_at = c0
-            self._work.pointwiseMult(self._c0m, x)
-        else:
-            assert self.M is not None
-            self.M.mult(x, self._work)
-            self._work.scale(c0)
+        # F = S x + (c0·M x + H + N), K x = S x + c0·M x
+        self._apply_mass(x, self._work)
+        self._work.scale(float(self._c0 or 0.0))
         self._work.maxpy([1.0, 1.0], [self.h, self.r])
         self.S.multAdd(x, self._work, F)
         self.timers["residual"] += time.perf_counter() - t0
@@ -379,11 +368,7 @@ class Problem:
                 local.array_w[lo:hi] = (
                     c1 * past[0].x.array[: hi - lo] + c2 * past[1].x.array[: hi - lo]
                 )
-        if self.m is not None:
-            self.h.pointwiseMult(self.m, self._work)
-        else:
-            assert self.M is not None
-            self.M.mult(self._work, self.h)
+        self._apply_mass(self._work, self.h)
         self.timers["linear_matrix"] += time.perf_counter() - t0
 
     def solve(self, error_scale: float = 1.0) -> SolveInfo:
@@ -440,6 +425,7 @@ class Problem:
         self._pools = Balances(self.forms.blocks, self.x, self._blocks[0], pools, self._apply_mass)
 
     def _apply_mass(self, x: PETSc.Vec, out: PETSc.Vec) -> None:
+        """M x into ``out`` (lumped: the row sums times x)."""
         if self.m is not None:
             out.pointwiseMult(self.m, x)
         else:
@@ -464,7 +450,7 @@ class Problem:
         for key in self.options:
             db.delValue(self.prefix + key)
         objects: list[PETSc.Object | None] = [self.snes, self.A, self.P, self.S, self.S_J]
-        objects += [self.M, self.m, self.x, self.b, self.h, self.r, self._work, self._c0m]
+        objects += [self.M, self.m, self.x, self.b, self.h, self.r, self._work]
         for obj in {id(o): o for o in objects if o is not None}.values():
             obj.destroy()
         if self.error_test is not None:
