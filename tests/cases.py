@@ -7,8 +7,11 @@ c + m, so every run can be checked for mass as well as for its outputs.
 
 from __future__ import annotations
 
+import copy
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 _EXCHANGE_DISK = """
 [mesh]
@@ -117,3 +120,28 @@ def mount_tmpfs(folder: Path, options: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"cannot run mount: {err}"
     return None if proc.returncode == 0 else f"mount failed: {proc.stderr.strip()}"
+
+
+def with_changes(
+    document: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    *,
+    separator: str = "__",
+    delete: Any = None,
+) -> dict[str, Any]:
+    """A deep copy of a run-file ``document`` with each ``a__b__c: value`` set.
+
+    Missing tables on the way are created; a value that *is* ``delete`` removes the
+    key instead. ``separator`` joins the keys of a path (``"."`` for dotted paths).
+    """
+    doc = copy.deepcopy(dict(document))
+    for path, value in changes.items():
+        *parents, last = path.split(separator)
+        table = doc
+        for key in parents:
+            table = table.setdefault(key, {})
+        if value is delete:
+            del table[last]
+        else:
+            table[last] = value
+    return doc

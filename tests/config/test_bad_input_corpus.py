@@ -9,7 +9,6 @@ silently wrong result, or a PETSc option that reads or writes files.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from mpi4py import MPI
 import pytest
 
 from solver.cli.app import main
+from tests.cases import with_changes
 
 WORLD = MPI.COMM_WORLD
 FAST = 2.0  # seconds: every case must be refused within this, before any meshing
@@ -91,17 +91,7 @@ def to_toml(doc: dict[str, Any], prefix: str = "") -> str:
 
 def changed(**changes: Any) -> dict[str, Any]:
     """BASE with ``a__b__c=value`` set (DELETE: removed)."""
-    doc = copy.deepcopy(BASE)
-    for dotted, value in changes.items():
-        *path, last = dotted.split("__")
-        table = doc
-        for part in path:
-            table = table.setdefault(part, {})
-        if value is DELETE:
-            del table[last]
-        else:
-            table[last] = value
-    return doc
+    return with_changes(BASE, changes, delete=DELETE)
 
 
 def C(key: str, doc: dict[str, Any] | str | bytes, *sets: str) -> Any:

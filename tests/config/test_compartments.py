@@ -16,6 +16,7 @@ import pytest
 
 from solver import config_from_dict
 from solver.cli.app import main
+from tests.cases import with_changes
 from tests.config.test_bad_input_corpus import to_toml
 
 WORLD = MPI.COMM_WORLD
@@ -54,16 +55,7 @@ NESTED: dict[str, Any] = {
 
 def changed(path: str, value: Any) -> dict[str, Any]:
     """NESTED with the value at ``a.b.c`` replaced (``None`` deletes it)."""
-    doc = copy.deepcopy(NESTED)
-    *parents, last = path.split(".")
-    table = doc
-    for key in parents:
-        table = table.setdefault(key, {})
-    if value is None:
-        del table[last]
-    else:
-        table[last] = value
-    return doc
+    return with_changes(NESTED, {path: value}, separator=".")
 
 
 def test_reactions_are_integrated_where_their_species_meet():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from solver import config
 from solver.errors import InputError
 from solver.model.expressions import Expression
+from tests.cases import with_changes
 
 BASE = {
     "mesh": {"shape": "disk", "radius": "5 um", "size": "1 um"},
@@ -23,17 +22,8 @@ BASE = {
 
 
 def doc(**changes):
-    d = copy.deepcopy(BASE)
-    for dotted, value in changes.items():
-        *path, last = dotted.split("__")
-        table = d
-        for p in path:
-            table = table[p]
-        if value is None:
-            del table[last]
-        else:
-            table[last] = value
-    return d
+    """BASE with ``a__b=value`` set (None: removed)."""
+    return with_changes(BASE, changes)
 
 
 def test_units_are_converted_once_at_load():

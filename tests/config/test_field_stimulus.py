@@ -14,6 +14,7 @@ import pytest
 from solver import config_from_dict
 from solver.cli.app import main
 from solver.simulation import Simulation
+from tests.cases import with_changes
 from tests.config.test_bad_input_corpus import to_toml
 
 WORLD = MPI.COMM_WORLD
@@ -48,18 +49,9 @@ FIELD = {
 
 
 def with_field(**changes: Any) -> dict[str, Any]:
+    """BASE with the field stimulus L, its ``a__b=value`` set (None: removed)."""
     doc = copy.deepcopy(BASE)
-    field = copy.deepcopy(FIELD)
-    for key, value in changes.items():
-        *parents, last = key.split("__")
-        table = field
-        for p in parents:
-            table = table[p]
-        if value is None:
-            del table[last]
-        else:
-            table[last] = value
-    doc["stimulus"] = {"L": field}
+    doc["stimulus"] = {"L": with_changes(FIELD, changes)}
     return doc
 
 
