@@ -51,16 +51,36 @@ METRICS = (
 )
 
 
+def checkout(revision: str, path: Path) -> None:
+    """``git worktree add`` of ``revision`` at ``path``; exits with git's reason if it fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), revision]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"cannot check out revision {revision!r}: {proc.stderr.strip()}")
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def write_record(record: dict, out: Path) -> None:
+    """Print ``record`` as JSON and write it to ``out``."""
+    text = json.dumps(record, indent=2)
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+
+
 def worktree(revision: str, script: str) -> Path:
     """A checkout of ``revision`` with the current script and harness (made once)."""
     path = RESULTS / "worktrees" / revision
     if not (path / "solver").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), revision],
-            check=True,
-            capture_output=True,
-        )
+        checkout(revision, path)
     for name in (script, *HARNESS):
         shutil.copy2(HERE / name, path / "benchmarks" / name)
     return path
@@ -119,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b", default="", help="arguments of variant B (one string)")
     p.add_argument("--a-rev", default=None, help="engine revision of A (default: this tree)")
     p.add_argument("--b-rev", default=None, help="engine revision of B (default: this tree)")
-    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--pairs", type=positive, default=3)
     p.add_argument("--ranks", type=int, default=1)
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
     p.add_argument("--out", type=Path, default=RESULTS / "ab.json")
@@ -162,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_start": load,
         "metrics": table,
     }
-    text = json.dumps(record, indent=2)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    write_record(record, args.out)
     return 0
 
 

@@ -51,7 +51,7 @@ RESULTS = HERE / "results"
 OLD = "368d27a"  # the engine before the speed work
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from ab import environment, worktree  # noqa: E402
+from ab import environment, positive, worktree  # noqa: E402
 
 
 def mpiexec() -> str:
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-old", action="store_true", help="skip the earlier engine's runs")
     p.add_argument(
         "--pairs",
-        type=int,
+        type=positive,
         default=3,
         help="1-rank/2-rank pairs at 200k, alternating (default 3; the median ratio counts)",
     )
