@@ -13,6 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+#: How closely two runs of one problem agree, relative to the fields' scale, when
+#: their Krylov solves take different paths: a run continued from a checkpoint sets
+#: up anew the preconditioner the uninterrupted run kept, and another rank count
+#: partitions it differently. Each linear solve is exact to 1 % of Newton's
+#: allowance (solver.fem.newton.Forcing): 1e-7 of the fields per step at the
+#: default tolerances (rtol 1e-3, Newton fraction 0.01, T/dt = 5); measured at most
+#: 5e-8 over the restart tests' runs of up to 40 steps (longer runs accumulate more,
+#: 1.1e-6 over 600 steps). A wrong restart (history, time, step size) errs by the
+#: time error, 1e-4 or more.
+KRYLOV_AGREEMENT = 1e-6
+
 _EXCHANGE_DISK = """
 [mesh]
 shape = "disk"

@@ -33,7 +33,7 @@ from dolfinx import fem
 from solver.errors import InputError
 from solver.fem import pattern
 from solver.fem.forms import SystemForms
-from solver.fem.newton import ErrorTest, Estimate, KrylovTest, Lag, NewtonRule, Reuse
+from solver.fem.newton import ErrorTest, Estimate, Forcing, KrylovTest, Lag, NewtonRule, Reuse
 from solver.fem.pools import Balances
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,9 @@ class Problem:
             if krylov:  # later Newton updates solved to rtol of the first residual
                 self._krylov_test = KrylovTest(snes)
                 snes.getKSP().setConvergenceTest(self._krylov_test)  # type: ignore[arg-type]
+                if "ksp_rtol" not in (petsc_options or {}):  # a given tolerance is kept
+                    floor = float(self.options["ksp_rtol"])
+                    self.error_test.forcing = Forcing(floor, self.newton.fraction)
             if self.reuse is not None:  # chord steps need a Newton that stops on the update
                 self.lag = Lag()
             # petsc4py's stubs want the ConvergedReason class; the reasons are ints
@@ -382,9 +385,12 @@ class Problem:
             raise RuntimeError("the problem was destroyed")
         self.prepare_step()
         fem_petsc.assign([b.u for b in self.forms.blocks], self.x)
+        forcing = self.error_test.forcing if self.error_test is not None else None
         if self.error_test is not None:
             self.error_test.scale = error_scale
             self.error_test.start(self.x)
+        if forcing is not None:
+            snes.getKSP().setTolerances(rtol=forcing.rtol())
         t0 = time.perf_counter()
         start = self.x.copy() if self.reuse is not None else None
         self._solves += 1
@@ -398,12 +404,17 @@ class Problem:
             if self.lag is not None:
                 self.lag.reset()
             start.copy(self.x)
+            if forcing is not None:
+                forcing.reset()
+                snes.getKSP().setTolerances(rtol=forcing.rtol())
             if self.error_test is not None:
                 self.error_test.start(self.x)
             snes.solve(None, self.x)
             reason = snes.getConvergedReason()  # type: ignore[assignment]
             newton += snes.getIterationNumber()
             krylov += snes.getLinearSolveIterations()
+        if reason <= 0 and forcing is not None:
+            forcing.reset()  # the next attempt solves tightly
         if start is not None:
             start.destroy()
         if reason > 0 and self._pools is not None and self._c0:

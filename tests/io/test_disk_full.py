@@ -25,7 +25,7 @@ import pytest
 from solver import cli
 from solver.io import checkpoint, files, metrics, series
 from solver.io.metrics import load_metrics
-from tests.cases import exchange_disk, mount_tmpfs
+from tests.cases import KRYLOV_AGREEMENT, exchange_disk, mount_tmpfs
 
 WORLD = MPI.COMM_WORLD
 RUN_FILE = exchange_disk(end="0.5 s", dt="0.05 s", every="0.1 s")
@@ -148,8 +148,8 @@ def test_a_full_disk_fails_the_run_cleanly_and_restart_completes_it(
     assert _leftovers(out) == []
     got, want = load_metrics(out), load_metrics(reference)
     assert got["t"] == pytest.approx(want["t"])
-    for column in ("total_c", "total_m"):
-        assert np.allclose(got[column], want[column], rtol=1e-10, atol=1e-12), column
+    for column in ("total_c", "total_m"):  # the continued run's Krylov solves differ
+        assert np.allclose(got[column], want[column], rtol=KRYLOV_AGREEMENT), column
     text = (out / "membrane.xdmf").read_text()
     assert text.count("<Time ") == 6
 

@@ -1,10 +1,12 @@
 """Stopping and continuing runs: wall-time stops, kill -9, other rank counts, changes.
 
 A run stopped anywhere and continued from its checkpoint must end with the fields
-of the uninterrupted run: to round-off (1e-12) on the same ranks, where every
-operation repeats exactly; to 1e-8 on another rank count, where the Krylov solves
-differ at the level of their tolerance (Newton rtol 1e-10). The field series must
-hold each output time exactly once, and metrics.csv each output row once.
+of the uninterrupted run, to the accuracy of the linear solves
+(``tests.cases.KRYLOV_AGREEMENT``): the continued run sets up anew the
+preconditioner the uninterrupted one kept (and on another rank count partitions
+it differently), so its Krylov solves take other paths to the same tolerance. The
+field series must hold each output time exactly once, and metrics.csv each output
+row once.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from solver.errors import InputError
 from solver.io import checkpoint, restart
 from solver.simulation import Simulation
 from solver.time.loop import RunLoop, integrate
+from tests.cases import KRYLOV_AGREEMENT
 
 WORLD = MPI.COMM_WORLD
 CASE = Path(__file__).parents[2] / "runs" / "chemotaxis_2d" / "config.toml"
@@ -129,11 +132,8 @@ def test_stopped_anywhere_and_continued_gives_the_same_run(tmp_shared, adaptive)
     again = _continue(config, tmp_shared / "part")
     assert again.status == "completed" and again.t == 40
     assert again.steps == full.steps
-    # the continued run sets its preconditioner up anew where the uninterrupted one
-    # kept its own, and each linear solve is exact only to GMRES's tolerance (1e-9 of
-    # the step's first residual); a step whose Newton stops after one update keeps
-    # that difference (measured 2e-12 and 4e-12 of the fields' scale): 1e-10
-    _assert_same_run(tmp_shared / "full", tmp_shared / "part", 1e-10)
+    # measured 3e-8 and 7e-9 of the fields' scale
+    _assert_same_run(tmp_shared / "full", tmp_shared / "part", KRYLOV_AGREEMENT)
     record = json.loads((tmp_shared / "part" / "run.json").read_text())
     assert record["status"] == "completed"
     assert record["restarts"][0]["t"] == stopped.t
@@ -219,7 +219,17 @@ def _polarity(*args: str, ranks: int = 1, timeout: float = 600) -> subprocess.Co
     )
 
 
-LONG = ["mesh.size=2", "time.end=300", "time.dt=0.5", "output.every=5"]
+# 600 steps: the linear solves' differences accumulate over them (up to 1e-6 of the
+# fields with the default, forced Krylov tolerance, see tests.cases.KRYLOV_AGREEMENT);
+# GMRES solved to 1e-9 at every step, as the error rule's floor, restarts agree to
+# round-off on the same ranks and to 1e-8 on others
+LONG = [
+    "mesh.size=2",
+    "time.end=300",
+    "time.dt=0.5",
+    "output.every=5",
+    "solver.petsc.ksp_rtol=1e-9",
+]
 
 
 def _uninterrupted(folder: Path, overrides: list[str]) -> Path:

@@ -17,7 +17,7 @@ from solver.sweep import ensemble as sweep
 from solver.sweep.plan import SweepPlan, parse_vary, split_values
 from solver.sweep.slurm import slurm_seconds
 from solver.time.loop import integrate
-from tests.cases import exchange_disk
+from tests.cases import KRYLOV_AGREEMENT, exchange_disk
 
 WORLD = MPI.COMM_WORLD
 
@@ -95,12 +95,16 @@ def test_ensemble_equals_separate_runs(tmp_shared, group_size):
     assert [r["member"] for r in rows] == ["0", "1", "2", "3"]
     assert [r["parameters.k"] for r in rows] == K_VALUES
     assert {r["status"] for r in rows} == {"completed"}
+    # on 2 ranks a group of 1 solves on another partition than the separate run: the
+    # Krylov solves take other paths (tests.cases.KRYLOV_AGREEMENT); the read-outs are
+    # contrasts of order 0.01, which take that difference relative to themselves
     compared = 0
     for row, k in zip(rows, K_VALUES, strict=True):
         expected = _separate_run(path, k)
         for key, value in expected.items():
             if key.startswith(("total_", "pool_", "PI_", "FB_")) or key == "t":
-                assert math.isclose(float(row[key]), value, rel_tol=1e-8, abs_tol=1e-12), key
+                tol = KRYLOV_AGREEMENT * (100 if key.startswith(("PI_", "FB_")) else 1)
+                assert math.isclose(float(row[key]), value, rel_tol=tol, abs_tol=1e-12), key
                 compared += 1
     assert compared >= 4 * 4
     # the members differ: the sweep did vary k
@@ -255,14 +259,14 @@ def test_a_stopped_sweep_continues_to_the_same_table(tmp_shared, monkeypatch):
     assert [r["status"] for r in rows] == [r["status"] for r in full]
     assert [r["status"] for r in rows] == ["completed", "completed", "invalid", "completed"]
     # a continued member sets its preconditioner up anew where the uninterrupted one
-    # kept its own: its fields agree to GMRES's tolerance (about 1e-11 of their scale),
-    # totals and pools to 1e-10; a polarity index, a contrast of order 0.03, takes
-    # that difference relative to itself (measured 3.6e-10): 1e-8
+    # kept its own: its fields, totals and pools agree to the linear solves' accuracy;
+    # a polarity index, a contrast of order 0.03, takes that difference relative to
+    # itself
     for a, b in zip(rows, full, strict=True):
         assert a["steps"] == b["steps"]
         for key in b:
             if key.startswith(("total_", "pool_", "PI_")) and b[key]:
-                tol = 1e-8 if key.startswith("PI_") else 1e-10
+                tol = KRYLOV_AGREEMENT * (100 if key.startswith("PI_") else 1)
                 assert math.isclose(float(a[key]), float(b[key]), rel_tol=tol), key
     for i in (0, 1, 3):
         record = json.loads((out / f"member_{i:03d}" / "run.json").read_text())
