@@ -352,6 +352,21 @@ class Simulation:
             },
             "conserved_pools": [p.name for p in self.pools],
             "petsc_options": dict(self.problem.options),
+            "krylov_rtol": self._krylov_rtol(),
+        }
+
+    def _krylov_rtol(self) -> dict[str, Any] | None:
+        """GMRES's relative tolerance: fixed, or set by Newton's error rule (None: LU)."""
+        problem = self.problem
+        if problem.options.get("ksp_type") in ("preonly", "none"):
+            return None
+        forcing = problem.error_test.forcing if problem.error_test is not None else None
+        if forcing is None:
+            return {"fixed": float(problem.options["ksp_rtol"])}
+        return {
+            "from_first_update": f"{forcing.share:g} * newton_fraction / |delta_1|",
+            "min": forcing.floor,
+            "max": forcing.ceiling,
         }
 
     def milestones(self) -> dict[str, dict[str, float | None]]:

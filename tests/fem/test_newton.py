@@ -344,6 +344,8 @@ def test_the_forcing_saves_krylov_iterations_within_its_share():
                 krylov += info.linear_iterations
             runs[name] = (newton, krylov, _owned(sim))
             scale = sim.stepper.span / cfg.time.dt  # T/dt
+            rtol = sim.resolved()["krylov_rtol"]  # as run.json records it
+            assert ("fixed" in rtol) == (name == "tight"), rtol
     forced, tight = runs["forced"], runs["tight"]
     assert forced[0] == tight[0]
     assert forced[1] <= 0.8 * tight[1], (forced[1], tight[1])
