@@ -27,10 +27,8 @@ from typing import Any
 from mpi4py import MPI
 from petsc4py import PETSc
 
-import dolfinx.fem.petsc as fem_petsc
 import numpy as np
-from dolfinx import cpp as _cpp
-from dolfinx import fem
+from dolfinx import fem, la
 
 
 class Numbering:
@@ -76,24 +74,28 @@ class Numbering:
 def _entries(
     form: fem.Form, coupling: np.ndarray, i: int, j: int, numbering: Numbering
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Global (rows, columns) of the nonzero entries ``form`` adds to block (i, j)."""
-    M = fem_petsc.create_matrix(form)
-    M.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)  # type: ignore[arg-type]
-    _cpp.fem.petsc.assemble_matrix(
-        M, form._cpp_object, fem.pack_constants(form), fem.pack_coefficients(form), [], True
-    )
-    M.assemble()
-    indptr, cols, _ = M.getValuesCSR()
-    first_row = M.getOwnershipRange()[0]
-    M.destroy()
-    bi, bj = numbering.bs[i], numbering.bs[j]
-    rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr)) + first_row
-    cols = cols.astype(np.int64)
-    keep = coupling[rows % bi, cols % bj]
-    rows, cols = rows[keep], cols[keep]
-    global_rows = numbering.base(i, rows // bi) + rows % bi
-    global_cols = numbering.base(j, cols // bj) + cols % bj
-    return global_rows, global_cols
+    """Global (rows, columns) of the nonzero entries ``form`` adds to block (i, j).
+
+    dolfinx's sparsity pattern of the form couples nodes; each pair of coupled nodes
+    holds the species pairs of ``coupling``. Only this rank's owned rows are kept
+    (the finalised pattern holds in them what other ranks' cells add as well).
+    """
+    sparsity = fem.create_sparsity_pattern(form)
+    sparsity.finalize()
+    # a matrix of the pattern for its column map, which finalising may extend with
+    # columns that only other ranks' cells reach; its values (float32) go unused
+    matrix = la.matrix_csr(sparsity, dtype=np.float32)
+    del sparsity
+    owned = matrix.index_map(0).size_local
+    indptr = matrix.indptr[: owned + 1]
+    nodes = np.repeat(np.arange(owned, dtype=np.int32), np.diff(indptr))
+    row_nodes = matrix.index_map(0).local_to_global(nodes)
+    col_nodes = matrix.index_map(1).local_to_global(matrix.indices[: indptr[-1]])
+    del matrix, nodes
+    k, m = np.nonzero(coupling)  # the species pairs (row species, column species)
+    rows = (numbering.base(i, row_nodes)[:, None] + k).reshape(-1)
+    cols = (numbering.base(j, col_nodes)[:, None] + m).reshape(-1)
+    return rows, cols
 
 
 def create(
@@ -108,23 +110,33 @@ def create(
     """
     numbering = Numbering(spaces, comm)
     first = numbering.starts[numbering.rank]
-    n = numbering.local_size
-    diagonal = np.arange(first, first + n, dtype=np.int64)
-    rows, cols = [diagonal], [diagonal]
+    n, N = numbering.local_size, numbering.global_size
+    # each entry as one int64 key, (local row)·N + (global column): a single array to
+    # sort and thin out, a third of the memory of sorting rows and columns as pairs
+    local = np.arange(n, dtype=np.int64)
+    parts = [local * N + (first + local)]  # every diagonal entry
+    del local
     for i, j, form, coupling in forms:
-        r, c = _entries(form, coupling, i, j, numbering)
-        rows.append(r)
-        cols.append(c)
-    row = np.concatenate(rows) - first
-    col = np.concatenate(cols)
-    order = np.lexsort((col, row))
-    row, col = row[order], col[order]
-    unique = np.ones(len(row), dtype=bool)
-    unique[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
-    row, col = row[unique], col[unique]
+        rows, cols = _entries(form, coupling, i, j, numbering)
+        rows -= first
+        rows *= N
+        rows += cols
+        parts.append(rows)
+        del cols
+    keys = np.concatenate(parts)
+    del parts
+    keys.sort()
+    first_of_its_kind = np.empty(len(keys), dtype=bool)
+    first_of_its_kind[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first_of_its_kind[1:])
+    keys = keys[first_of_its_kind]
+    del first_of_its_kind
+    row = keys // N
     indptr = np.zeros(n + 1, dtype=PETSc.IntType)
     np.cumsum(np.bincount(row, minlength=n), out=indptr[1:])
-    N = numbering.global_size
+    keys -= row * N  # now the columns
+    del row
+    col = keys
     csr: Any = (indptr, col.astype(PETSc.IntType))  # arrays, where the stubs say sequences
     A = PETSc.Mat().createAIJ(
         ((n, N), (n, N)),
