@@ -312,6 +312,7 @@ class Estimate:
         self.ksp = PETSc.KSP().create(A.getComm())
         self.ksp.setOperators(A, A)
         self.ksp.setType(PETSc.KSP.Type.GMRES)
+        self.ksp.setGMRESRestart(iterations)  # as many Krylov vectors as it uses
         self.ksp.getPC().setType(PETSc.PC.Type.JACOBI)
         self.ksp.setTolerances(max_it=iterations)
         self.ksp.setConvergenceTest(self._test)  # type: ignore[arg-type]
