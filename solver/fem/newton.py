@@ -169,7 +169,8 @@ class Forcing:
     and any after a failure, use the floor. When the first update turns out larger
     than expected, so that its linear error may exceed the share, the tolerance is
     tightened and Newton takes another update, whose solve reduces the residual to
-    the tighter tolerance (``KrylovTest``). A loose solve never passes unnoticed.
+    the tighter tolerance (``KrylovTest``), so the linear error keeps to its share when
+    a step's update jumps (an event, a stimulus switched on).
     """
 
     floor: float
