@@ -127,7 +127,7 @@ def create(
     del parts
     keys.sort()
     first_of_its_kind = np.empty(len(keys), dtype=bool)
-    first_of_its_kind[0] = True
+    first_of_its_kind[:1] = True  # (a rank may own no rows)
     np.not_equal(keys[1:], keys[:-1], out=first_of_its_kind[1:])
     keys = keys[first_of_its_kind]
     del first_of_its_kind
