@@ -47,7 +47,7 @@ from petsc4py import PETSc  # noqa: E402
 
 import dolfinx  # noqa: E402
 from engine import SOURCE_HASH  # noqa: E402
-from timing import peak_rss_mib, report, run_main, time_loop  # noqa: E402
+from timing import krylov_rtol, peak_rss_mib, report, run_main, time_loop  # noqa: E402
 
 import solver  # noqa: E402
 from solver.time.loop import integrate  # noqa: E402
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace, comm: MPI.Comm) -> dict:
         "versions": {"dolfinx": dolfinx.__version__, "petsc": PETSc.Sys.getVersion()},
         "engine_source_sha256": SOURCE_HASH,
         "petsc_options": dict(problem.options),
+        "krylov_rtol": krylov_rtol(problem),
         "newton": getattr(cfg.solver, "newton", "residual"),
         "mesh": {k: v for k, v in cfg.mesh.items() if isinstance(v, int | float | str)},
         "ranks": comm.size,

@@ -42,7 +42,14 @@ from petsc4py import PETSc  # noqa: E402
 
 import dolfinx  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import code_digest, peak_rss_mib, report, run_main, time_loop  # noqa: E402
+from timing import (  # noqa: E402
+    code_digest,
+    krylov_rtol,
+    peak_rss_mib,
+    report,
+    run_main,
+    time_loop,
+)
 
 import solver  # noqa: E402
 import solver.simulation as simulation  # noqa: E402  (its parts are timed apart)
@@ -194,6 +201,7 @@ def run(
         "engine_source_sha256": SOURCE_HASH,
         "linear": linear,
         "petsc_options": {k: v for k, v in problem.options.items()},
+        "krylov_rtol": krylov_rtol(problem),
         "mesh_size": size,
         "ranks": comm.size,
         "unknowns": unknowns,

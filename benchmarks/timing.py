@@ -165,3 +165,15 @@ def run_main(main: Callable[[], int]) -> None:
         sys.stderr.flush()
         MPI.COMM_WORLD.Abort(1)
     sys.exit(status)
+
+
+def krylov_rtol(problem) -> dict:
+    """How the engine set GMRES's tolerance: fixed, or forced by Newton's first update.
+
+    Engines before the forced tolerance (run by ``targets.py --old``) have a fixed one.
+    """
+    error_test = getattr(problem, "error_test", None)
+    forcing = getattr(error_test, "forcing", None)
+    if forcing is None:
+        return {"fixed": problem.options.get("ksp_rtol")}
+    return {"forced": {k: getattr(forcing, k) for k in ("floor", "ceiling", "share", "fraction")}}
