@@ -172,8 +172,7 @@ def krylov_rtol(problem) -> dict:
 
     Engines before the forced tolerance (run by ``targets.py --old``) have a fixed one.
     """
-    error_test = getattr(problem, "error_test", None)
-    forcing = getattr(error_test, "forcing", None)
+    forcing = getattr(getattr(problem, "error_test", None), "forcing", None)
     if forcing is None:
         return {"fixed": problem.options.get("ksp_rtol")}
-    return {"forced": {k: getattr(forcing, k) for k in ("floor", "ceiling", "share", "fraction")}}
+    return forcing.describe()  # as run.json states it

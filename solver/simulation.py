@@ -358,16 +358,10 @@ class Simulation:
     def _krylov_rtol(self) -> dict[str, Any] | None:
         """GMRES's relative tolerance: fixed, or set by Newton's error rule (None: LU)."""
         problem = self.problem
-        if problem.options.get("ksp_type") in ("preonly", "none"):
-            return None
         forcing = problem.error_test.forcing if problem.error_test is not None else None
-        if forcing is None:
-            return {"fixed": float(problem.options["ksp_rtol"])}
-        return {
-            "from_first_update": f"{forcing.share:g} * newton_fraction / |delta_1|",
-            "min": forcing.floor,
-            "max": forcing.ceiling,
-        }
+        if forcing is not None:
+            return forcing.describe()
+        return {"fixed": float(problem.options["ksp_rtol"])} if problem.krylov else None
 
     def milestones(self) -> dict[str, dict[str, float | None]]:
         """t50 and t90 of the polarisation index of each read-out species (s)."""

@@ -14,7 +14,8 @@ wᵀ(stiffness) = 0, wᵀF is affine in U, so after any Newton update δ with J�
 the pool residual is wᵀF(U + δ) = wᵀr, the linear solve's residual alone, and
 :mod:`solver.fem.pools` zeroes it after each solve. Only the number of Newton updates
 is cut; later updates are solved to the Krylov tolerance of the first residual
-(``KrylovTest``).
+(``KrylovTest``), and that tolerance follows the size of the first update
+(``Forcing``).
 
 After the first update the rate is not known yet. Rather than always taking a second
 update, the test then estimates it (``Estimate``): five GMRES iterations preconditioned
@@ -165,9 +166,9 @@ class Forcing:
     of ``ErrorTest``: at most 11 η‖δ_1‖, median 0.3 and 0.8). That error is held to
     ``share`` (1 %) of Newton's allowance κ: η = share·κ/‖δ_1‖, between the
     configured ``ksp_rtol`` (``floor``, which it never undercuts) and ``ceiling``.
-    ‖δ_1‖ is taken from the last solve (the update of a
-    step is about T·|dU/dt| in this norm, whatever the step size); the first solve,
-    and any after a failure, use the floor. When the first update turns out larger
+    ‖δ_1‖ is taken from the last solve (the update of a step is about T·|dU/dt| in
+    this norm, whatever the step size); the first solve, and any after a failure, use
+    the floor. When the first update turns out larger
     than expected, so that its linear error may exceed the share, the tolerance is
     tightened and Newton takes another update, whose solve reduces the residual to
     the tighter tolerance (``KrylovTest``), so the linear error keeps to its share when
@@ -187,6 +188,15 @@ class Forcing:
     def rtol(self) -> float:
         """The Krylov tolerance of the next solve's first update."""
         return self.floor if self.expected is None else self._need(self.expected)
+
+    def apply(self, ksp: PETSc.KSP) -> None:
+        """Set ``ksp`` to the tolerance of the next solve's first update."""
+        ksp.setTolerances(rtol=self.rtol())
+
+    def describe(self) -> dict[str, object]:
+        """The rule, as a run's record states it."""
+        rule = f"{self.share:g} * newton_fraction / |delta_1|"
+        return {"from_first_update": rule, "min": self.floor, "max": self.ceiling}
 
     def tighten(self, ksp: PETSc.KSP, update: float) -> bool:
         """After the first update ``update``: tighten ``ksp`` if it was solved too loosely."""

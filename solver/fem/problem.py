@@ -164,9 +164,10 @@ class Problem:
             self.destroy()
             reason = _petsc_reason(err)
             raise InputError("solver.petsc", f"PETSc refused the options: {reason}") from None
-        krylov = self.options.get("ksp_type") not in ("preonly", "none")
+        #: the linear solver iterates (GMRES & co.), rather than applying LU once
+        self.krylov = self.options.get("ksp_type") not in ("preonly", "none")
         lagging = any(k.startswith(("snes_lag", "ksp_reuse")) for k in self.options)
-        if reuse and krylov and not lagging and not self._constant_jacobian:
+        if reuse and self.krylov and not lagging and not self._constant_jacobian:
             self.reuse = Reuse()
             self.P = self._duplicate()
         snes.setJacobian(self._jacobian, self.A, self.P)
@@ -175,7 +176,7 @@ class Problem:
             self.error_test = ErrorTest(self.newton, self.x, atol, rtol)
             self.estimate = Estimate(self.A, self.b)
             self.error_test.estimate = self.estimate
-            if krylov:  # later Newton updates solved to rtol of the first residual
+            if self.krylov:  # later Newton updates solved to rtol of the first residual
                 self._krylov_test = KrylovTest(snes)
                 snes.getKSP().setConvergenceTest(self._krylov_test)  # type: ignore[arg-type]
                 if "ksp_rtol" not in (petsc_options or {}):  # a given tolerance is kept
@@ -390,7 +391,7 @@ class Problem:
             self.error_test.scale = error_scale
             self.error_test.start(self.x)
         if forcing is not None:
-            snes.getKSP().setTolerances(rtol=forcing.rtol())
+            forcing.apply(snes.getKSP())
         t0 = time.perf_counter()
         start = self.x.copy() if self.reuse is not None else None
         self._solves += 1
@@ -406,7 +407,7 @@ class Problem:
             start.copy(self.x)
             if forcing is not None:
                 forcing.reset()
-                snes.getKSP().setTolerances(rtol=forcing.rtol())
+                forcing.apply(snes.getKSP())
             if self.error_test is not None:
                 self.error_test.start(self.x)
             snes.solve(None, self.x)
